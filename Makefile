@@ -1,0 +1,7 @@
+# Thin wrapper over CMake/Ninja; scripts/run.sh does the work.
+.PHONY: all build check demo bench fuzz deps clean
+all: build
+build deps check demo bench fuzz:
+	bash scripts/run.sh $@
+clean:
+	rm -rf build build-fuzz build-asan

@@ -1,0 +1,20 @@
+// The real clock and randomness that protocol code is handed in production
+// (tests and simulations hand it virtual ones instead).
+#pragma once
+#include <cstdint>
+
+#include "engine/crypto/keys.hpp"
+#include "engine/wg/device.hpp"
+
+namespace ovl::io {
+
+// steady_clock since its epoch: the `now` every engine call receives.
+wg::Time monotonic_now() noexcept;
+// Unix time in nanoseconds (system_clock).
+int64_t wall_clock_ns() noexcept;
+// The process-wide OS CSPRNG (stateless, so one instance serves everyone).
+crypto::Rng& system_rng();
+// DeviceEnv wired to system_rng() and wall_clock_ns().
+wg::DeviceEnv system_device_env();
+
+}  // namespace ovl::io

@@ -1,0 +1,133 @@
+#include "engine/io/udp_socket.hpp"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <system_error>
+
+namespace ovl::io {
+
+namespace {
+
+// Big socket buffers absorb bursts between two wake-ups of the single
+// event-loop thread (wireguard-go asks for 7 MiB too). The *FORCE variants
+// exceed rmem_max but need CAP_NET_ADMIN; otherwise take what we can get.
+void grow_buffers(int fd) {
+  int size = 7 << 20;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
+}  // namespace
+
+UdpSocket::UdpSocket(uint16_t port) {
+  fd_ = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  v6_ = fd_ >= 0;
+  if (fd_ < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT))
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open UDP socket");
+
+  int err = 0;
+  if (v6_) {
+    int off = 0;
+    if (::setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) err = errno;
+  }
+  if (!err) {
+    grow_buffers(fd_);
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (v6_) {
+      auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      s6->sin6_family = AF_INET6;
+      s6->sin6_addr = in6addr_any;
+      s6->sin6_port = htons(port);
+      len = sizeof *s6;
+    } else {
+      auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+      s4->sin_family = AF_INET;
+      s4->sin_addr.s_addr = htonl(INADDR_ANY);
+      s4->sin_port = htons(port);
+      len = sizeof *s4;
+    }
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+      err = errno;
+    } else {
+      len = sizeof ss;
+      if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) err = errno;
+      else port_ = from_sockaddr(ss).port;
+    }
+  }
+  if (err) {
+    ::close(fd_);
+    throw std::system_error(err, std::generic_category(),
+                            port ? "cannot bind UDP port " + std::to_string(port) : "cannot bind a UDP port");
+  }
+}
+
+UdpSocket::~UdpSocket() { ::close(fd_); }
+
+ssize_t UdpSocket::recv(std::span<uint8_t> buf, net::Endpoint& from) noexcept {
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (n < 0) return -errno;
+  from = from_sockaddr(ss);
+  return n;
+}
+
+ssize_t UdpSocket::send(const net::Endpoint& to, std::span<const uint8_t> datagram) noexcept {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(to, v6_, ss);
+  if (!len) return -EAFNOSUPPORT;
+  ssize_t n = ::sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                       reinterpret_cast<sockaddr*>(&ss), len);
+  return n < 0 ? -errno : n;
+}
+
+socklen_t to_sockaddr(const net::Endpoint& ep, bool v6_socket, sockaddr_storage& out) noexcept {
+  std::memset(&out, 0, sizeof out);
+  if (v6_socket) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&out);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(ep.port);
+    if (ep.ip.v6) {
+      std::memcpy(&s6->sin6_addr, ep.ip.b.data(), 16);
+    } else {
+      s6->sin6_addr.s6_addr[10] = 0xff;
+      s6->sin6_addr.s6_addr[11] = 0xff;
+      std::memcpy(&s6->sin6_addr.s6_addr[12], ep.ip.b.data(), 4);
+    }
+    return sizeof *s6;
+  }
+  if (ep.ip.v6) return 0;
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&out);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(ep.port);
+  std::memcpy(&s4->sin_addr, ep.ip.b.data(), 4);
+  return sizeof *s4;
+}
+
+net::Endpoint from_sockaddr(const sockaddr_storage& sa) noexcept {
+  net::Endpoint ep;
+  if (sa.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&sa);
+    ep.port = ntohs(s6->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+      ep.ip = net::IpAddr::from_bytes({&s6->sin6_addr.s6_addr[12], 4});
+    } else {
+      ep.ip = net::IpAddr::from_bytes({s6->sin6_addr.s6_addr, 16});
+    }
+  } else if (sa.ss_family == AF_INET) {
+    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&sa);
+    ep.port = ntohs(s4->sin_port);
+    ep.ip = net::IpAddr::from_bytes({reinterpret_cast<const uint8_t*>(&s4->sin_addr), 4});
+  }
+  return ep;
+}
+
+}  // namespace ovl::io
