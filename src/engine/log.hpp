@@ -17,6 +17,11 @@ inline Level& threshold() {
 inline bool enabled(Level l) { return static_cast<int>(l) <= static_cast<int>(threshold()); }
 
 void write(Level l, const std::string& msg);
+// Where messages go. The engine has no clock, so the program installs a sink
+// that adds timestamps (the CLI does); the default prints "ovl LEVEL: msg".
+using Sink = void (*)(Level, const std::string&);
+void set_sink(Sink s);
+const char* level_name(Level l);
 
 // printf-style formatting into a std::string.
 template <class... A>

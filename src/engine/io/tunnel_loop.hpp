@@ -18,16 +18,13 @@
 #include <cstdint>
 #include <memory>
 
+#include "engine/io/loop_stats.hpp"
 #include "engine/wg/device.hpp"
 #include "tun/tun_device.hpp"
 
 namespace ovl::io {
 
-struct LoopStats {
-  uint64_t udp_rx = 0, udp_tx = 0;  // datagrams
-  uint64_t tun_rx = 0, tun_tx = 0;  // packets
-  uint64_t udp_rx_errors = 0, udp_tx_errors = 0, tun_tx_errors = 0;
-};
+
 
 class TunnelLoop {
  public:

@@ -213,6 +213,7 @@ void Device::Impl::on_initiation(std::span<uint8_t> dg, const net::Endpoint& fro
   });
   if (!c) {
     ++counters.rx_invalid;
+    log::debug("handshake initiation from %s not accepted (unknown key or bad MAC)", from.str().c_str());
     return;
   }
   Peer& p = *by_key.at(c->remote_static);
@@ -259,6 +260,9 @@ void Device::Impl::on_initiation(std::span<uint8_t> dg, const net::Endpoint& fro
   kp->local_index = local;
   kp->created = now;
   install_keypair(p, std::move(kp));
+  if (log::enabled(log::Level::debug))
+    log::debug("handshake initiation from %s (%s): responding", crypto::to_base64(p.cfg.public_key).c_str(),
+               from.str().c_str());
 
   auto buf = std::span<uint8_t, kResponseSize>(scratch.data(), kResponseSize);
   serialize(resp, buf);
@@ -314,6 +318,8 @@ void Device::Impl::on_response(std::span<uint8_t> dg, const net::Endpoint& from,
   p.rx_bytes += dg.size();
   timers_handshake_complete(p);
   p.last_handshake_unix_ns = env.wall_ns();
+  if (log::enabled(log::Level::debug))
+    log::debug("handshake with %s (%s) complete", crypto::to_base64(p.cfg.public_key).c_str(), from.str().c_str());
   timers_session_derived(p, now);
   timers_any_authenticated_received(p);
   timers_traversal(p, now);

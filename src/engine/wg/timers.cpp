@@ -36,6 +36,9 @@ void Device::Impl::send_initiation(Peer& p, Time now, bool retry, Output& out) {
   timers_any_authenticated_sent(p);
   out.send_udp(*p.cfg.endpoint, buf);
   p.tx_bytes += kInitiationSize;
+  if (log::enabled(log::Level::debug))
+    log::debug("handshake initiation to %s (%s)%s", crypto::to_base64(p.cfg.public_key).c_str(),
+               p.cfg.endpoint->str().c_str(), retry ? ", retry" : "");
   timers_handshake_initiated(p, now);
 }
 
