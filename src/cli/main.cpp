@@ -1,12 +1,27 @@
 // Command-line entry point: the only translation unit that includes CLI11.
 #include <CLI/CLI.hpp>
 
+#include <sys/time.h>
+
 #include <cstdio>
+#include <ctime>
 
 #include "cli/commands.hpp"
 #include "engine/log.hpp"
 
 using namespace ovl::cli;
+
+// Log lines carry the time: a daemon's log is read after the fact.
+static void timestamped(ovl::log::Level l, const std::string& msg) {
+  timeval tv{};
+  gettimeofday(&tv, nullptr);
+  tm t{};
+  gmtime_r(&tv.tv_sec, &t);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%H:%M:%S", &t);
+  std::fprintf(stderr, "%s.%03ld ovl %s: %s\n", ts, static_cast<long>(tv.tv_usec / 1000), ovl::log::level_name(l),
+               msg.c_str());
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"ovl: a self-hosted peer-to-peer overlay network (WireGuard-compatible)"};
@@ -16,7 +31,7 @@ int main(int argc, char** argv) {
 
   GlobalOptions g;
   app.add_option("--state-dir", g.state_dir, "state directory")->capture_default_str();
-  app.add_flag("-v,--verbose", g.verbose, "more log output (repeat for debug)");
+  app.add_flag("-v,--verbose", g.verbose, "more log output (-vv for debug)");
   app.add_flag("--json", g.json, "print data as JSON");
 
   auto* genkey = app.add_subcommand("genkey", "print a new private key (base64), like `wg genkey`");
@@ -27,23 +42,82 @@ int main(int argc, char** argv) {
   tunnel->add_option("file", tun.file, "wg-quick style config file")->required();
   tunnel->add_option("-i,--interface", tun.interface, "TUN device name (default: from the file name)");
 
+  UpOptions up;
+  auto add_network_opts = [&up](CLI::App* c) {
+    c->add_option("--network", up.network, "network name (default: the hostname)");
+    c->add_option("--cidr", up.cidr, "overlay IPv4 range (default: a random /16 in 100.64.0.0/10)");
+    c->add_option("--listen-port", up.listen_port, "UDP (WireGuard) and TCP (control) port")->capture_default_str();
+    c->add_option("--advertise-endpoint", up.advertise, "HOST:PORT that invites point to (repeatable)");
+  };
+  auto* upc = app.add_subcommand("up", "create a network (first run) or resume this node; runs in the foreground");
+  add_network_opts(upc);
+  upc->add_option("--name", up.name, "this node's name (default: the hostname)");
+  upc->add_option("-i,--interface", up.interface, "TUN device name")->capture_default_str();
+  auto* coordc = app.add_subcommand("coordinator", "run only the coordinator (no TUN device, no root needed)");
+  add_network_opts(coordc);
+
+  JoinOptions join;
+  auto* joinc = app.add_subcommand("join", "join a network with an invite token; runs in the foreground");
+  joinc->add_option("token", join.token, "invite token (ovl1-...)")->required();
+  joinc->add_option("--name", join.name, "this node's name (default: the hostname)");
+  joinc->add_option("-i,--interface", join.interface, "TUN device name")->capture_default_str();
+  joinc->add_option("--listen-port", join.listen_port, "UDP port for WireGuard")->capture_default_str();
+  joinc->add_flag("--no-start", join.no_start, "only enroll, then exit (for provisioning scripts)");
+
+  auto* status = app.add_subcommand("status", "this node, its peers and the path to each");
+  auto* nodes = app.add_subcommand("nodes", "list the network's nodes (on the coordinator)");
+  auto* down = app.add_subcommand("down", "stop the local ovl daemon");
+  std::string node, new_name;
+  auto* remove = app.add_subcommand("remove", "remove a node from the network (on the coordinator)");
+  remove->add_option("node", node, "name, overlay IP or public key")->required();
+  auto* rename = app.add_subcommand("rename", "rename a node (on the coordinator)");
+  rename->add_option("node", node, "current name, overlay IP or public key")->required();
+  rename->add_option("new_name", new_name, "new name")->required();
+
+  InviteOptions inv;
+  std::string invite_id;
+  auto* invite = app.add_subcommand("invite", "create an invite token (on the coordinator)");
+  invite->require_subcommand(0, 1);
+  invite->add_option("--uses", inv.uses, "how many nodes may join with it")->capture_default_str();
+  invite->add_flag("--reusable", inv.reusable, "no limit on uses (until it expires)");
+  invite->add_option("--expires", inv.expires, "lifetime: 90m, 24h, 7d ...")->capture_default_str();
+  invite->add_option("--group", inv.groups, "group for nodes joining with it (repeatable)");
+  invite->add_flag("--ephemeral", inv.ephemeral, "nodes are removed a few minutes after going offline");
+  invite->add_option("--name", inv.name, "name for the node that joins with it");
+  auto* invite_list = invite->add_subcommand("list", "list invites");
+  auto* invite_revoke = invite->add_subcommand("revoke", "revoke an invite");
+  invite_revoke->add_option("id", invite_id, "invite id (from `ovl invite list`)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return rc == 0 ? 0 : kExitBadInput;
   }
-  ovl::log::threshold() = g.verbose >= 2 ? ovl::log::Level::debug
-                        : g.verbose == 1 ? ovl::log::Level::info
-                                         : ovl::log::Level::info;
+  ovl::log::set_sink(timestamped);
+  ovl::log::threshold() = g.verbose >= 2 ? ovl::log::Level::debug : ovl::log::Level::info;
 
   try {
     if (*genkey) return cmd_genkey(g);
     if (*pubkey) return cmd_pubkey(g);
     if (*tunnel) return cmd_tunnel(g, tun);
+    if (*upc) return cmd_up(g, up);
+    if (*coordc) {
+      up.coordinator_only = true;
+      return cmd_up(g, up);
+    }
+    if (*joinc) return cmd_join(g, join);
+    if (*status) return cmd_status(g);
+    if (*nodes) return cmd_nodes(g);
+    if (*down) return cmd_down(g);
+    if (*remove) return cmd_remove(g, node);
+    if (*rename) return cmd_rename(g, node, new_name);
+    if (*invite_list) return cmd_invite_list(g);
+    if (*invite_revoke) return cmd_invite_revoke(g, invite_id);
+    if (*invite) return cmd_invite(g, inv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ovl: %s\n", e.what());
-    return 1;
+    return kExitFailure;
   }
-  return 2;
+  return kExitBadInput;
 }

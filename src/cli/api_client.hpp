@@ -1,0 +1,12 @@
+// The CLI's side of the local API: one JSON request to the daemon's unix
+// socket, one JSON answer.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace ovl::cli {
+
+// Throws std::runtime_error with a helpful message when no daemon runs.
+nlohmann::json api_call(const std::string& state_dir, const nlohmann::json& request);
+
+}  // namespace ovl::cli

@@ -1,0 +1,284 @@
+#include "engine/control/coordinator.hpp"
+
+#include <algorithm>
+
+#include "engine/crypto/blake2s.hpp"
+#include "engine/log.hpp"
+
+namespace ovl::control {
+
+struct Coordinator::Conn {
+  ConnId id;
+  net::Endpoint remote;
+  std::unique_ptr<SecureChannel> ch;
+  std::optional<int64_t> node;  // set once the hello was accepted
+  bool closing = false;
+};
+
+Coordinator::Coordinator(Registry& reg, const crypto::SecretKey& key, crypto::Rng& rng,
+                         std::function<int64_t()> wall_ns, std::vector<net::Endpoint> advertise)
+    : reg_(reg), key_(key), pub_(crypto::public_from_private(key)), rng_(rng), wall_ns_(std::move(wall_ns)),
+      advertise_(std::move(advertise)) {}
+
+Coordinator::~Coordinator() = default;
+
+size_t Coordinator::connected() const { return online_.size(); }
+
+void Coordinator::on_connect(ConnId c, const net::Endpoint& remote) {
+  auto conn = std::make_unique<Conn>();
+  conn->id = c;
+  conn->remote = remote;
+  conn->ch = SecureChannel::server(key_, rng_);
+  conns_[c] = std::move(conn);
+}
+
+void Coordinator::on_bytes(ConnId id, std::span<const uint8_t> bytes, CoordinatorOutput& out) {
+  auto it = conns_.find(id);
+  if (it == conns_.end() || it->second->closing) return;
+  Conn& c = *it->second;
+  std::vector<std::string> msgs;
+  bool ok = c.ch->on_bytes(bytes, msgs);
+  auto pending = c.ch->take_output();
+  if (!pending.empty()) out.write(id, pending);
+  if (!ok) {
+    log::debug("control link from %s dropped: %s", c.remote.str().c_str(), c.ch->error().c_str());
+    c.closing = true;
+    out.close(id);
+    return;
+  }
+  for (auto& text : msgs) {
+    std::string why;
+    auto m = decode(text, &why);
+    if (!m) {
+      fail(c, "bad_message", "malformed control message: " + why, out);
+      return;
+    }
+    handle(c, *m, out);
+    if (c.closing) return;
+  }
+}
+
+void Coordinator::on_disconnect(ConnId id, CoordinatorOutput& out) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  auto node = it->second->node;
+  conns_.erase(it);
+  if (!node) return;
+  auto o = online_.find(*node);
+  if (o == online_.end() || o->second != id) return;  // replaced by a newer link
+  online_.erase(o);
+  int64_t now = wall_ns_() / 1000000000;
+  reg_.touch(*node, now);
+  offline_since_[*node] = now;
+  for (auto& n : reg_.nodes())
+    if (n.id == *node) {
+      Delta d;
+      d.upsert.push_back(peer_info(n));
+      broadcast(d, out);
+    }
+}
+
+void Coordinator::send(Conn& c, const std::string& json, CoordinatorOutput& out) {
+  c.ch->send(json);
+  auto b = c.ch->take_output();
+  if (!b.empty()) out.write(c.id, b);
+}
+
+void Coordinator::fail(Conn& c, const std::string& code, const std::string& msg, CoordinatorOutput& out) {
+  send(c, encode(ErrorMsg{code, msg}), out);
+  c.closing = true;
+  out.close(c.id);
+}
+
+PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
+  PeerInfo p;
+  p.id = n.id;
+  p.name = n.name;
+  p.ip = n.ip;
+  p.public_key = n.public_key;
+  p.endpoints = n.endpoints;
+  p.groups = n.groups;
+  p.online = online_.count(n.id) > 0;
+  return p;
+}
+
+void Coordinator::broadcast(const Delta& d0, CoordinatorOutput& out, std::optional<ConnId> except) {
+  Delta d = d0;
+  d.version = ++version_;
+  std::string json = encode(d);  // once, whatever the number of links
+  for (auto& [id, c] : conns_)
+    if (c->node && !c->closing && id != except) send(*c, json, out);
+}
+
+void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
+  if (auto* h = std::get_if<Hello>(&m)) return on_hello(c, *h, out);
+  if (!c.node) return fail(c, "protocol", "the first message must be hello", out);
+  if (std::holds_alternative<Ping>(m)) return send(c, encode(Pong{}), out);
+  if (auto* u = std::get_if<EndpointsUpdate>(&m)) {
+    reg_.set_endpoints(*c.node, u->endpoints);
+    if (auto n = reg_.node_by_key(c.ch->remote_key())) {
+      Delta d;
+      d.upsert.push_back(peer_info(*n));
+      broadcast(d, out);
+    }
+    return;
+  }
+  fail(c, "protocol", "unexpected message from a node", out);
+}
+
+void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
+  if (c.node) return fail(c, "protocol", "hello sent twice", out);
+  const auto& key = c.ch->remote_key();
+  int64_t now = wall_ns_() / 1000000000;
+  std::optional<NodeRecord> node;
+  if (h.invite_id) {
+    auto secret = crypto::from_base64url(h.invite_secret.value_or(""));
+    EnrollRequest req;
+    req.invite_id = *h.invite_id;
+    req.public_key = key;
+    req.requested_name = sanitize_node_name(h.name);
+    if (!secret) return fail(c, "unknown_invite", describe(EnrollError::unknown_invite), out);
+    req.secret_hash = crypto::blake2s({std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(secret->data()), secret->size())});
+    crypto::wipe(secret->data(), secret->size());
+    auto r = reg_.enroll(req, now);
+    if (auto* e = std::get_if<EnrollError>(&r)) {
+      static const char* codes[] = {"unknown_invite", "expired", "revoked", "used_up", "network_full", "name_taken"};
+      log::info("enrollment from %s refused: %s", c.remote.str().c_str(), describe(*e));
+      return fail(c, codes[static_cast<int>(*e)], describe(*e), out);
+    }
+    node = std::get<NodeRecord>(r);
+    log::info("node %s (%s) joined", node->name.c_str(), node->ip.str().c_str());
+  } else {
+    node = reg_.node_by_key(key);
+    if (!node)
+      return fail(c, "not_member",
+                  "this node is not a member of the network (it may have been removed); join again with a new invite",
+                  out);
+  }
+  // The observed source address with the node's WireGuard port is a good
+  // first candidate: behind a port-preserving NAT it is the public mapping.
+  std::vector<net::Endpoint> eps;
+  if (h.listen_port) eps.push_back({c.remote.ip, h.listen_port});
+  for (auto& e : h.endpoints)
+    if (std::find(eps.begin(), eps.end(), e) == eps.end()) eps.push_back(e);
+  reg_.set_endpoints(node->id, eps);
+  reg_.touch(node->id, now);
+  node->endpoints = eps;
+  c.node = node->id;
+
+  // One link per node: a reconnect replaces the old link.
+  if (auto o = online_.find(node->id); o != online_.end() && o->second != c.id) {
+    auto old = conns_.find(o->second);
+    if (old != conns_.end()) {
+      old->second->closing = true;
+      out.close(old->first);
+    }
+  }
+  online_[node->id] = c.id;
+  offline_since_.erase(node->id);
+
+  auto net = reg_.network();
+  send(c, encode(Welcome{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}}), out);
+  FullMap m;
+  m.version = version_;
+  for (auto& n : reg_.nodes()) m.peers.push_back(peer_info(n));
+  send(c, encode(m), out);
+  Delta d;
+  d.upsert.push_back(peer_info(*node));
+  broadcast(d, out, c.id);
+}
+
+CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {
+  Token t;
+  rng_.fill(t.secret);
+  auto hash = crypto::blake2s({t.secret});
+  InviteRecord rec = reg_.create_invite(opts, hash, wall_ns_() / 1000000000);
+  auto net = reg_.network();
+  for (size_t i = 0; i < t.network_id.size() && 2 * i + 1 < net.id.size(); ++i)
+    t.network_id[i] = static_cast<uint8_t>(std::stoi(net.id.substr(2 * i, 2), nullptr, 16));
+  for (size_t i = 0; i < t.invite_id.size() && 2 * i + 1 < rec.id.size(); ++i)
+    t.invite_id[i] = static_cast<uint8_t>(std::stoi(rec.id.substr(2 * i, 2), nullptr, 16));
+  t.coordinator_key = pub_;
+  t.endpoints = advertise_;
+  CreatedInvite r{encode_token(t), rec};
+  crypto::wipe(t.secret.data(), t.secret.size());
+  reg_.log_event("invite_created", "invite " + rec.id, wall_ns_() / 1000000000);
+  return r;
+}
+
+std::optional<NodeRecord> Coordinator::find(const std::string& which) {
+  if (auto n = reg_.node_by_name(which)) return n;
+  if (auto k = crypto::parse_key(which))
+    if (auto n = reg_.node_by_key(*k)) return n;
+  if (auto ip = net::IpAddr::parse(which))
+    for (auto& n : reg_.nodes())
+      if (n.ip == *ip) return n;
+  return std::nullopt;
+}
+
+bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, std::string& err) {
+  auto n = find(which);
+  if (!n) {
+    err = "no node named \"" + which + "\"";
+    return false;
+  }
+  if (!reg_.remove_node(n->id)) {
+    err = "could not remove node \"" + which + "\"";
+    return false;
+  }
+  reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000);
+  if (auto o = online_.find(n->id); o != online_.end()) {
+    if (auto c = conns_.find(o->second); c != conns_.end())
+      fail(*c->second, "removed", "this node was removed from the network by an administrator", out);
+    online_.erase(o);
+  }
+  offline_since_.erase(n->id);
+  Delta d;
+  d.remove.push_back(n->public_key);
+  broadcast(d, out);
+  return true;
+}
+
+bool Coordinator::rename_node(const std::string& which, const std::string& new_name, CoordinatorOutput& out,
+                              std::string& err) {
+  auto n = find(which);
+  if (!n) {
+    err = "no node named \"" + which + "\"";
+    return false;
+  }
+  if (!valid_node_name(new_name)) {
+    err = "\"" + new_name + "\" is not a valid name (use a-z, 0-9 and '-', at most 63 characters)";
+    return false;
+  }
+  if (!reg_.rename_node(n->id, new_name)) {
+    err = "the name \"" + new_name + "\" is already taken";
+    return false;
+  }
+  n->name = new_name;
+  Delta d;
+  d.upsert.push_back(peer_info(*n));
+  broadcast(d, out);
+  return true;
+}
+
+std::vector<NodeView> Coordinator::nodes() {
+  std::vector<NodeView> r;
+  for (auto& n : reg_.nodes()) r.push_back({n, online_.count(n.id) > 0});
+  return r;
+}
+
+void Coordinator::expire_ephemeral(int64_t grace_s, CoordinatorOutput& out) {
+  int64_t now = wall_ns_() / 1000000000;
+  for (auto& n : reg_.nodes()) {
+    if (!n.ephemeral || online_.count(n.id)) continue;
+    auto it = offline_since_.find(n.id);
+    int64_t since = it != offline_since_.end() ? it->second : (n.last_seen_unix ? n.last_seen_unix : n.created_unix);
+    if (now - since < grace_s) continue;
+    std::string err;
+    log::info("removing ephemeral node %s, offline for %lld s", n.name.c_str(), static_cast<long long>(now - since));
+    remove_node(n.name, out, err);
+  }
+}
+
+}  // namespace ovl::control

@@ -1,0 +1,94 @@
+// The coordinator's logic, sans-IO: enrollment over secure control links,
+// the network map and its deltas, admin operations. Connections are numbered
+// by the I/O layer, which feeds bytes in and writes out what this produces.
+//
+// Map distribution: a node gets the full map once when its link comes up,
+// then only deltas. A delta is serialized once per event and the same bytes
+// are sealed for every link (never a per-node recomputation of the map).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/control/messages.hpp"
+#include "engine/control/registry.hpp"
+#include "engine/control/secure_channel.hpp"
+#include "engine/control/token.hpp"
+
+namespace ovl::control {
+
+using ConnId = uint64_t;
+
+class CoordinatorOutput {
+ public:
+  virtual ~CoordinatorOutput() = default;
+  virtual void write(ConnId c, std::span<const uint8_t> bytes) = 0;
+  // Close after the bytes written so far are flushed.
+  virtual void close(ConnId c) = 0;
+};
+
+struct CreatedInvite {
+  std::string token;  // shown once; the coordinator keeps only the secret's hash
+  InviteRecord record;
+};
+
+struct NodeView {
+  NodeRecord node;
+  bool online = false;
+};
+
+class Coordinator {
+ public:
+  // `advertise` are the endpoints written into tokens (TCP control port; the
+  // UDP port of the same number serves STUN and relay).
+  Coordinator(Registry& reg, const crypto::SecretKey& key, crypto::Rng& rng, std::function<int64_t()> wall_ns,
+              std::vector<net::Endpoint> advertise);
+  ~Coordinator();
+
+  const crypto::PublicKey& public_key() const { return pub_; }
+
+  void on_connect(ConnId c, const net::Endpoint& remote);
+  void on_bytes(ConnId c, std::span<const uint8_t> bytes, CoordinatorOutput& out);
+  void on_disconnect(ConnId c, CoordinatorOutput& out);
+
+  // Admin operations (from the local API).
+  CreatedInvite create_invite(const InviteOptions& opts);
+  // By name, overlay IP or public key. Removed nodes vanish from every map and
+  // their control link is closed.
+  bool remove_node(const std::string& which, CoordinatorOutput& out, std::string& err);
+  bool rename_node(const std::string& which, const std::string& new_name, CoordinatorOutput& out, std::string& err);
+  std::vector<NodeView> nodes();
+  // Ephemeral nodes offline for longer than `grace` seconds are removed.
+  void expire_ephemeral(int64_t grace_s, CoordinatorOutput& out);
+  uint64_t map_version() const { return version_; }
+  size_t connected() const;
+
+ private:
+  struct Conn;
+  void handle(Conn& c, const Message& m, CoordinatorOutput& out);
+  void on_hello(Conn& c, const Hello& h, CoordinatorOutput& out);
+  void fail(Conn& c, const std::string& code, const std::string& msg, CoordinatorOutput& out);
+  void send(Conn& c, const std::string& json, CoordinatorOutput& out);
+  void broadcast(const Delta& d, CoordinatorOutput& out, std::optional<ConnId> except = std::nullopt);
+  PeerInfo peer_info(const NodeRecord& n) const;
+  std::optional<NodeRecord> find(const std::string& which);
+
+  Registry& reg_;
+  crypto::SecretKey key_;
+  crypto::PublicKey pub_{};
+  crypto::Rng& rng_;
+  std::function<int64_t()> wall_ns_;
+  std::vector<net::Endpoint> advertise_;
+  std::map<ConnId, std::unique_ptr<Conn>> conns_;
+  std::map<int64_t, ConnId> online_;             // node id -> its link
+  std::map<int64_t, int64_t> offline_since_;     // ephemeral bookkeeping (unix s)
+  uint64_t version_ = 1;
+};
+
+}  // namespace ovl::control

@@ -1,0 +1,249 @@
+#include "engine/control/messages.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ovl::control {
+
+using json = nlohmann::json;
+
+namespace {
+
+json endpoints_json(const std::vector<net::Endpoint>& eps) {
+  json a = json::array();
+  for (auto& e : eps) a.push_back(e.str());
+  return a;
+}
+
+json peer_json(const PeerInfo& p) {
+  return json{{"id", p.id},
+              {"name", p.name},
+              {"ip", p.ip.str()},
+              {"public_key", crypto::to_base64(p.public_key)},
+              {"endpoints", endpoints_json(p.endpoints)},
+              {"groups", p.groups},
+              {"online", p.online}};
+}
+
+// Typed field access that reports what is wrong instead of throwing deep
+// inside nlohmann with a message that quotes the input.
+struct Reader {
+  const json& j;
+  std::string* why;
+  bool ok = true;
+
+  bool fail(const std::string& m) {
+    if (ok && why) *why = m;
+    ok = false;
+    return false;
+  }
+  const json* field(const char* k) {
+    auto it = j.find(k);
+    if (it == j.end()) {
+      fail(std::string("missing field \"") + k + "\"");
+      return nullptr;
+    }
+    return &*it;
+  }
+  std::string str(const char* k) {
+    auto* f = field(k);
+    if (!f) return {};
+    if (!f->is_string()) return fail(std::string("field \"") + k + "\" must be a string"), std::string();
+    return f->get<std::string>();
+  }
+  int64_t integer(const char* k, int64_t lo, int64_t hi) {
+    auto* f = field(k);
+    if (!f) return 0;
+    if (!f->is_number_integer()) return fail(std::string("field \"") + k + "\" must be an integer"), 0;
+    int64_t v = f->is_number_unsigned() && f->get<uint64_t>() > uint64_t(INT64_MAX) ? hi + 1 : f->get<int64_t>();
+    if (v < lo || v > hi) return fail(std::string("field \"") + k + "\" is out of range"), 0;
+    return v;
+  }
+  bool boolean(const char* k) {
+    auto* f = field(k);
+    if (!f) return false;
+    if (!f->is_boolean()) return fail(std::string("field \"") + k + "\" must be true or false"), false;
+    return f->get<bool>();
+  }
+  std::vector<std::string> strings(const char* k) {
+    std::vector<std::string> r;
+    auto* f = field(k);
+    if (!f) return r;
+    if (!f->is_array()) return fail(std::string("field \"") + k + "\" must be an array"), r;
+    for (auto& e : *f) {
+      if (!e.is_string()) return fail(std::string("field \"") + k + "\" must hold strings"), r;
+      r.push_back(e.get<std::string>());
+    }
+    return r;
+  }
+  std::vector<net::Endpoint> endpoints(const char* k) {
+    std::vector<net::Endpoint> r;
+    for (auto& s : strings(k)) {
+      auto e = net::Endpoint::parse(s);
+      if (!e) return fail(std::string("field \"") + k + "\" holds an invalid endpoint"), r;
+      r.push_back(*e);
+    }
+    return r;
+  }
+  crypto::PublicKey key(const std::string& s, const char* what) {
+    auto k = crypto::parse_key(s);
+    if (!k) return fail(std::string(what) + " is not a valid key"), crypto::PublicKey{};
+    return *k;
+  }
+};
+
+std::optional<PeerInfo> read_peer(const json& j, std::string* why) {
+  if (!j.is_object()) {
+    if (why) *why = "peer must be an object";
+    return std::nullopt;
+  }
+  Reader r{j, why};
+  PeerInfo p;
+  p.id = r.integer("id", 0, INT64_MAX);
+  p.name = r.str("name");
+  auto ip = net::IpAddr::parse(r.str("ip"));
+  if (r.ok && !ip) r.fail("peer ip is invalid");
+  if (ip) p.ip = *ip;
+  p.public_key = r.key(r.str("public_key"), "peer public_key");
+  p.endpoints = r.endpoints("endpoints");
+  p.groups = r.strings("groups");
+  p.online = r.boolean("online");
+  if (!r.ok) return std::nullopt;
+  return p;
+}
+
+std::optional<std::vector<PeerInfo>> read_peers(const json& j, const char* k, std::string* why) {
+  auto it = j.find(k);
+  if (it == j.end() || !it->is_array()) {
+    if (why) *why = std::string("field \"") + k + "\" must be an array";
+    return std::nullopt;
+  }
+  std::vector<PeerInfo> r;
+  r.reserve(it->size());
+  for (auto& e : *it) {
+    auto p = read_peer(e, why);
+    if (!p) return std::nullopt;
+    r.push_back(std::move(*p));
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string encode_peer(const PeerInfo& p) { return peer_json(p).dump(); }
+
+std::string encode(const Message& m) {
+  json j;
+  std::visit(
+      [&](auto&& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, Hello>) {
+          j = {{"type", "hello"}, {"name", v.name}, {"listen_port", v.listen_port},
+               {"endpoints", endpoints_json(v.endpoints)}};
+          if (v.invite_id) j["enroll"] = {{"invite", *v.invite_id}, {"secret", v.invite_secret.value_or("")}};
+        } else if constexpr (std::is_same_v<T, EndpointsUpdate>) {
+          j = {{"type", "endpoints"}, {"endpoints", endpoints_json(v.endpoints)}};
+        } else if constexpr (std::is_same_v<T, Ping>) {
+          j = {{"type", "ping"}};
+        } else if constexpr (std::is_same_v<T, Pong>) {
+          j = {{"type", "pong"}};
+        } else if constexpr (std::is_same_v<T, Welcome>) {
+          j = {{"type", "welcome"},
+               {"self", peer_json(v.self)},
+               {"network", {{"id", v.network.id}, {"name", v.network.name}, {"domain", v.network.domain},
+                            {"cidr", v.network.cidr.str()}}}};
+        } else if constexpr (std::is_same_v<T, FullMap>) {
+          json peers = json::array();
+          for (auto& p : v.peers) peers.push_back(peer_json(p));
+          j = {{"type", "map"}, {"version", v.version}, {"peers", std::move(peers)}};
+        } else if constexpr (std::is_same_v<T, Delta>) {
+          json up = json::array(), rm = json::array();
+          for (auto& p : v.upsert) up.push_back(peer_json(p));
+          for (auto& k : v.remove) rm.push_back(crypto::to_base64(k));
+          j = {{"type", "delta"}, {"version", v.version}, {"upsert", std::move(up)}, {"remove", std::move(rm)}};
+        } else if constexpr (std::is_same_v<T, ErrorMsg>) {
+          j = {{"type", "error"}, {"code", v.code}, {"message", v.message}};
+        }
+      },
+      m);
+  return j.dump();
+}
+
+std::optional<Message> decode(std::string_view text, std::string* why) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    if (why) *why = "not a JSON object";
+    return std::nullopt;
+  }
+  Reader r{j, why};
+  std::string type = r.str("type");
+  if (!r.ok) return std::nullopt;
+  if (type == "hello") {
+    Hello h;
+    h.name = r.str("name");
+    h.listen_port = static_cast<uint16_t>(r.integer("listen_port", 0, 65535));
+    h.endpoints = r.endpoints("endpoints");
+    if (auto it = j.find("enroll"); it != j.end()) {
+      if (!it->is_object()) return r.fail("enroll must be an object"), std::nullopt;
+      Reader e{*it, why};
+      h.invite_id = e.str("invite");
+      h.invite_secret = e.str("secret");
+      if (!e.ok) return std::nullopt;
+    }
+    if (!r.ok) return std::nullopt;
+    return h;
+  }
+  if (type == "endpoints") {
+    EndpointsUpdate u{r.endpoints("endpoints")};
+    if (!r.ok) return std::nullopt;
+    return u;
+  }
+  if (type == "ping") return Ping{};
+  if (type == "pong") return Pong{};
+  if (type == "welcome") {
+    Welcome w;
+    auto self = j.find("self");
+    auto net = j.find("network");
+    if (self == j.end() || net == j.end() || !net->is_object()) return r.fail("welcome needs self and network"), std::nullopt;
+    auto p = read_peer(*self, why);
+    if (!p) return std::nullopt;
+    w.self = std::move(*p);
+    Reader n{*net, why};
+    w.network.id = n.str("id");
+    w.network.name = n.str("name");
+    w.network.domain = n.str("domain");
+    auto cidr = net::Prefix::parse(n.str("cidr"));
+    if (!n.ok) return std::nullopt;
+    if (!cidr) return n.fail("network cidr is invalid"), std::nullopt;
+    w.network.cidr = *cidr;
+    return w;
+  }
+  if (type == "map") {
+    FullMap m;
+    m.version = static_cast<uint64_t>(r.integer("version", 0, INT64_MAX));
+    if (!r.ok) return std::nullopt;
+    auto peers = read_peers(j, "peers", why);
+    if (!peers) return std::nullopt;
+    m.peers = std::move(*peers);
+    return m;
+  }
+  if (type == "delta") {
+    Delta d;
+    d.version = static_cast<uint64_t>(r.integer("version", 0, INT64_MAX));
+    if (!r.ok) return std::nullopt;
+    auto up = read_peers(j, "upsert", why);
+    if (!up) return std::nullopt;
+    d.upsert = std::move(*up);
+    for (auto& s : r.strings("remove")) d.remove.push_back(r.key(s, "removed key"));
+    if (!r.ok) return std::nullopt;
+    return d;
+  }
+  if (type == "error") {
+    ErrorMsg e{r.str("code"), r.str("message")};
+    if (!r.ok) return std::nullopt;
+    return e;
+  }
+  if (why) *why = "unknown message type";
+  return std::nullopt;
+}
+
+}  // namespace ovl::control

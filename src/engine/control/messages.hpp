@@ -1,0 +1,88 @@
+// Control-plane messages between a node and its coordinator, carried as JSON
+// text inside a SecureChannel (one message per frame). Every message is an
+// object with a "type" field:
+//
+// node -> coordinator
+//   {"type":"hello", "name":"laptop", "listen_port":51820,
+//    "endpoints":["192.168.1.2:51820"],
+//    "enroll":{"invite":"<16 hex>", "secret":"<base64url>"}}   (only when joining)
+//   {"type":"endpoints", "endpoints":[...]}                    (candidates changed)
+//   {"type":"ping"}                                            (link liveness)
+//
+// coordinator -> node
+//   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain"}}
+//   {"type":"map", "version":N, "peers":[{peer}...]}          (full map; includes self)
+//   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...]}
+//   {"type":"pong"}
+//   {"type":"error", "code":"used_up", "message":"..."}        (then the link closes)
+//
+// {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "public_key":"<b64>",
+//           "endpoints":["203.0.113.10:51820", ...], "groups":["servers"], "online":true}
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/crypto/keys.hpp"
+#include "engine/net/ip.hpp"
+
+namespace ovl::control {
+
+struct PeerInfo {
+  int64_t id = 0;
+  std::string name;
+  net::IpAddr ip;
+  crypto::PublicKey public_key{};
+  std::vector<net::Endpoint> endpoints;
+  std::vector<std::string> groups;
+  bool online = false;
+  bool operator==(const PeerInfo&) const = default;
+};
+
+struct NetworkSummary {
+  std::string id, name, domain;
+  net::Prefix cidr;
+};
+
+struct Hello {
+  std::string name;
+  uint16_t listen_port = 0;
+  std::vector<net::Endpoint> endpoints;
+  std::optional<std::string> invite_id;      // enrolling
+  std::optional<std::string> invite_secret;  // base64url; present with invite_id
+};
+struct EndpointsUpdate {
+  std::vector<net::Endpoint> endpoints;
+};
+struct Ping {};
+struct Pong {};
+struct Welcome {
+  PeerInfo self;
+  NetworkSummary network;
+};
+struct FullMap {
+  uint64_t version = 0;
+  std::vector<PeerInfo> peers;
+};
+struct Delta {
+  uint64_t version = 0;
+  std::vector<PeerInfo> upsert;
+  std::vector<crypto::PublicKey> remove;
+};
+struct ErrorMsg {
+  std::string code, message;
+};
+
+using Message = std::variant<Hello, EndpointsUpdate, Ping, Pong, Welcome, FullMap, Delta, ErrorMsg>;
+
+std::string encode(const Message& m);
+// nullopt for anything malformed (bad JSON, missing or ill-typed fields,
+// unknown type). `why` (if given) says what was wrong, without echoing input.
+std::optional<Message> decode(std::string_view json, std::string* why = nullptr);
+
+// The JSON of one peer, shared by map and delta encodings (and status output).
+std::string encode_peer(const PeerInfo& p);
+
+}  // namespace ovl::control

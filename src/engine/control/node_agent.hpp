@@ -1,0 +1,82 @@
+// The node's side of the control plane, sans-IO: one control link at a time
+// to the coordinator, the enrollment hello, and the network map kept
+// current from full maps and deltas. The daemon owns the socket, feeds bytes
+// in, writes out what this produces, and applies the map to the tunnel.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/control/messages.hpp"
+#include "engine/control/secure_channel.hpp"
+
+namespace ovl::control {
+
+struct KeyLess {
+  bool operator()(const crypto::PublicKey& a, const crypto::PublicKey& b) const { return a < b; }
+};
+
+// What the node knows of its network; also what it caches on disk so it can
+// come back up while the coordinator is away.
+struct NetState {
+  std::optional<Welcome> welcome;
+  uint64_t version = 0;
+  std::map<crypto::PublicKey, PeerInfo, KeyLess> peers;  // includes self
+  std::string to_json() const;
+  static std::optional<NetState> from_json(std::string_view s);
+};
+
+class NodeAgent {
+ public:
+  NodeAgent(const crypto::SecretKey& node_key, const crypto::PublicKey& coordinator_key, std::string name,
+            uint16_t listen_port);
+
+  // Enroll on the next link (joining). Cleared once the coordinator welcomed us.
+  void set_invite(const std::string& invite_id, const std::string& secret_b64url);
+  void set_endpoints(std::vector<net::Endpoint> eps);  // local candidates to report
+  void restore(NetState s) { state_ = std::move(s); }
+
+  // A new TCP link is up: returns the bytes to write (handshake + hello).
+  std::vector<uint8_t> on_connected(crypto::Rng& rng, int64_t wall_ns);
+  // Bytes from the link. Returns false if the link must be closed (protocol
+  // error, or the coordinator refused us: see refused()).
+  bool on_bytes(std::span<const uint8_t> in, std::vector<uint8_t>& to_write);
+  void on_disconnected();
+  std::vector<uint8_t> ping();  // bytes of a liveness ping (empty if no link)
+
+  bool linked() const { return ch_ && ch_->established() && welcomed_; }
+  // A link is up but the coordinator has not completed the handshake.
+  bool handshake_pending() const { return ch_ && !ch_->established(); }
+  const NetState& state() const { return state_; }
+  // True once per change of the map (cleared by the call).
+  bool take_map_changed() {
+    bool c = map_changed_;
+    map_changed_ = false;
+    return c;
+  }
+  // Set when the coordinator refused this node (bad invite, removed):
+  // reconnecting will not help.
+  const std::optional<ErrorMsg>& refused() const { return refused_; }
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  void handle(const Message& m);
+  crypto::SecretKey key_;
+  crypto::PublicKey coordinator_;
+  std::string name_;
+  uint16_t listen_port_;
+  std::optional<std::string> invite_id_, invite_secret_;
+  std::vector<net::Endpoint> endpoints_;
+  std::unique_ptr<SecureChannel> ch_;
+  NetState state_;
+  bool welcomed_ = false;
+  bool map_changed_ = false;
+  std::optional<ErrorMsg> refused_;
+  std::string last_error_;
+};
+
+}  // namespace ovl::control

@@ -1,0 +1,264 @@
+#include "engine/io/daemon.hpp"
+
+#include <csignal>
+
+#include "engine/io/daemon_impl.hpp"
+#include "engine/io/interfaces.hpp"
+#include "engine/io/system_env.hpp"
+#include "engine/log.hpp"
+#include "store/kv.hpp"
+
+namespace ovl::io {
+
+using namespace std::chrono_literals;
+
+namespace {
+constexpr auto kConnectTimeout = 5s;
+constexpr auto kPingInterval = 15s;
+constexpr auto kLinkDeadAfter = 45s;  // three pings unanswered
+constexpr uint16_t kPersistentKeepalive = 25;
+const char* kNetStateKey = "node.netstate";
+}  // namespace
+
+std::string api_socket_path(const std::string& state_dir) { return state_dir + "/ovl.sock"; }
+
+Daemon::Daemon(DaemonOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {
+  Impl& d = *impl_;
+  d.start_api();  // first: refuses to start a second daemon on the same state dir
+  if (d.opts.coordinator) d.start_coordinator();
+  if (d.opts.node) d.start_node();
+}
+
+Daemon::~Daemon() {
+  if (impl_ && !impl_->api_path.empty()) ::unlink(impl_->api_path.c_str());
+}
+
+const std::string& Daemon::fatal_message() const { return impl_->fatal; }
+
+control::CreatedInvite Daemon::create_invite(const control::InviteOptions& o) {
+  if (!impl_->coord) throw std::runtime_error("this process does not run the coordinator");
+  return impl_->coord->create_invite(o);
+}
+
+int Daemon::run() {
+  Impl& d = *impl_;
+  d.signals.async_wait([&d](const std::error_code& ec, int sig) {
+    if (ec) return;
+    log::info("%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    d.stop(kExitOk);
+  });
+  d.io.run();
+  return d.exit_code;
+}
+
+void Daemon::Impl::stop(int code, const std::string& why) {
+  if (stopping) return;
+  stopping = true;
+  exit_code = code;
+  if (!why.empty()) fatal = why;
+  io.stop();
+}
+
+// ---- node role ----
+
+void Daemon::Impl::start_node() {
+  NodeRole& n = *opts.node;
+  device = std::make_unique<wg::Device>(n.key, system_device_env());
+  udp = std::make_unique<UdpSocket>(n.listen_port);
+  agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, udp->port());
+  if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
+  std::vector<net::Endpoint> eps;
+  for (auto& a : local_addresses({n.tun_name})) eps.push_back({a, udp->port()});
+  agent->set_endpoints(eps);
+
+  // Come back up from the cached map: tunnels work while the coordinator is away.
+  if (auto cached = store::kv_get(*opts.db, kNetStateKey)) {
+    if (auto st = control::NetState::from_json(*cached); st && st->welcome) {
+      log::info("restored the network map (version %llu, %zu nodes) from the cache",
+                static_cast<unsigned long long>(st->version), st->peers.size());
+      agent->restore(std::move(*st));
+      if (!n.enroll_only) apply_map();
+    }
+  }
+  connect_link();
+}
+
+void Daemon::Impl::start_data_plane(const control::Welcome& w) {
+  if (plane) return;
+  NodeRole& n = *opts.node;
+  tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
+  tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
+  plane = std::make_unique<PacketPlane>(io, *device, *tun, *udp);
+  plane->start();
+  log::info("overlay up: %s is %s on %s (%s)", w.self.name.c_str(), w.self.ip.str().c_str(), n.tun_name.c_str(),
+            w.network.name.c_str());
+}
+
+void Daemon::Impl::apply_map() {
+  const auto& st = agent->state();
+  if (!st.welcome) return;
+  start_data_plane(*st.welcome);
+  const auto& self = st.welcome->self.public_key;
+  wg::Time now = monotonic_now();
+  std::map<crypto::PublicKey, bool, control::KeyLess> keep;
+  for (auto& [key, p] : st.peers) {
+    if (key == self) continue;
+    keep[key] = true;
+    wg::PeerConfig c;
+    c.public_key = key;
+    c.allowed_ips = {net::Prefix{p.ip, static_cast<uint8_t>(p.ip.v6 ? 128 : 32)}};
+    c.persistent_keepalive = kPersistentKeepalive;
+    // Only hand the device a new endpoint when the map's candidates changed,
+    // so a roamed-to address learned from real traffic is not overridden.
+    auto prev = applied.find(key);
+    if (prev == applied.end() || prev->second != p.endpoints) {
+      if (!p.endpoints.empty()) c.endpoint = p.endpoints.front();
+      applied[key] = p.endpoints;
+    }
+    device->set_peer(c, now);
+  }
+  for (auto it = applied.begin(); it != applied.end();) {
+    if (keep.count(it->first)) {
+      ++it;
+      continue;
+    }
+    device->remove_peer(it->first);
+    it = applied.erase(it);
+  }
+  if (plane) plane->rearm();
+  try {
+    store::kv_put(*opts.db, kNetStateKey, st.to_json());
+  } catch (const std::exception& e) {
+    // A full or read-only disk must not take the running network down.
+    log::warn("could not save the network map: %s", e.what());
+  }
+}
+
+void Daemon::Impl::connect_link() {
+  NodeRole& n = *opts.node;
+  if (n.coordinator_endpoints.empty()) return link_failed("no coordinator address known");
+  net::Endpoint ep = n.coordinator_endpoints[endpoint_index++ % n.coordinator_endpoints.size()];
+  current_endpoint = ep;
+  link = std::make_unique<tcp::socket>(io);
+  tcp::endpoint te(asio::ip::make_address(ep.ip.str()), ep.port);
+  log::debug("connecting to the coordinator at %s", ep.str().c_str());
+  link_timer.expires_after(kConnectTimeout);
+  link_timer.async_wait([this](const std::error_code& ec) {
+    if (!ec && link) link->close();  // the connect handler reports the timeout
+  });
+  link->async_connect(te, [this, ep](const std::error_code& ec) {
+    link_timer.cancel();
+    if (ec) return link_failed("cannot reach the coordinator at " + ep.str() + ": " + ec.message());
+    link->set_option(tcp::no_delay(true));
+    link_attempts = 0;
+    last_rx = std::chrono::steady_clock::now();
+    link_write(agent->on_connected(system_rng(), wall_clock_ns()));
+    link_read();
+    schedule_ping();
+  });
+}
+
+void Daemon::Impl::link_read() {
+  link->async_read_some(asio::buffer(link_buf), [this](const std::error_code& ec, size_t n) {
+    if (ec) {
+      // A coordinator that hangs up on our initiation could not decrypt it:
+      // it does not hold the key the invite pinned. For a join that is final.
+      if (agent->handshake_pending() && !agent->state().welcome)
+        return stop(kExitRefused, "the coordinator at " + current_endpoint.str() +
+                                      " did not complete the handshake: it does not hold the key this invite pins "
+                                      "(a token for another network, or not an ovl coordinator)");
+      return link_failed(ec == asio::error::eof ? "the coordinator closed the link" : ec.message());
+    }
+    last_rx = std::chrono::steady_clock::now();
+    std::vector<uint8_t> out;
+    bool ok = agent->on_bytes({link_buf.data(), n}, out);
+    if (!out.empty()) link_write(std::move(out));
+    if (agent->take_map_changed()) {
+      if (opts.on_enrolled && !enrolled_reported && agent->state().welcome) {
+        enrolled_reported = true;
+        opts.on_enrolled(*agent->state().welcome);
+      }
+      if (opts.node->enroll_only) {
+        // Save the map only once the full map arrived with the welcome.
+        if (agent->state().version > 0 || agent->state().peers.size() > 0) {
+          store::kv_put(*opts.db, kNetStateKey, agent->state().to_json());
+          return stop(kExitOk);
+        }
+      } else {
+        apply_map();
+      }
+    }
+    if (auto& r = agent->refused()) {
+      bool never_enrolled = !agent->state().welcome;
+      return stop(never_enrolled ? kExitRefused : kExitFailure, r->message);
+    }
+    if (!ok) return link_failed(agent->last_error());
+    link_read();
+  });
+}
+
+void Daemon::Impl::link_write(std::vector<uint8_t> bytes) {
+  if (bytes.empty() || !link) return;
+  link_wq.push_back(std::move(bytes));
+  if (link_writing) return;
+  link_writing = true;
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [this, step] {
+    if (link_wq.empty() || !link) {
+      link_writing = false;
+      return;
+    }
+    asio::async_write(*link, asio::buffer(link_wq.front()), [this, step](const std::error_code& ec, size_t) {
+      if (ec) {
+        link_writing = false;
+        link_wq.clear();
+        return;  // the read side reports the failure
+      }
+      link_wq.pop_front();
+      (*step)();
+    });
+  };
+  (*step)();
+}
+
+void Daemon::Impl::link_failed(const std::string& why) {
+  if (stopping) return;
+  if (link) {
+    std::error_code ignored;
+    link->close(ignored);
+  }
+  link_wq.clear();
+  ping_timer.cancel();
+  agent->on_disconnected();
+  // Not enrolled yet (a join): nothing useful can run without the
+  // coordinator, so give up after a while with the reason instead of hanging.
+  if (!agent->state().welcome && link_attempts >= 5)
+    return stop(kExitFailure, "giving up on joining: " + why);
+  if (link_attempts == 0) log::warn("control link down: %s; tunnels keep running, reconnecting", why.c_str());
+  else log::debug("control link: %s", why.c_str());
+  schedule_reconnect();
+}
+
+void Daemon::Impl::schedule_reconnect() {
+  // 1, 2, 4, ... 30 s, with jitter so a restarted coordinator is not hit by
+  // every node in the same millisecond.
+  int shift = std::min(link_attempts++, 5);
+  auto base = std::chrono::milliseconds(std::min(1000 << shift, 30000));
+  auto delay = base / 2 + std::chrono::milliseconds(system_rng().uniform(static_cast<uint32_t>(base.count() / 2 + 1)));
+  link_timer.expires_after(delay);
+  link_timer.async_wait([this](const std::error_code& ec) {
+    if (!ec && !stopping) connect_link();
+  });
+}
+
+void Daemon::Impl::schedule_ping() {
+  ping_timer.expires_after(kPingInterval);
+  ping_timer.async_wait([this](const std::error_code& ec) {
+    if (ec || stopping || !link) return;
+    if (std::chrono::steady_clock::now() - last_rx > kLinkDeadAfter) return link_failed("the coordinator stopped answering");
+    link_write(agent->ping());
+    schedule_ping();
+  });
+}
+
+}  // namespace ovl::io

@@ -1,0 +1,90 @@
+// The long-running ovl process: composes the roles a state directory holds.
+//
+//   node role         TUN + WireGuard device + UDP socket (PacketPlane), and a
+//                     control link to the coordinator (NodeAgent) that keeps
+//                     the device's peers equal to the network map
+//   coordinator role  TCP control listener (Coordinator) over the Registry
+//   always            the local API: a unix socket in the state dir that
+//                     `ovl status`, `ovl invite`, ... talk JSON to
+//
+// Roles are composed, not inherited: each is present or absent. Everything
+// runs on one asio thread. This header does not include asio.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/control/coordinator.hpp"
+#include "engine/control/node_agent.hpp"
+#include "engine/control/registry.hpp"
+#include "engine/crypto/keys.hpp"
+#include "engine/net/ip.hpp"
+
+namespace ovl::store {
+class Db;
+}
+
+namespace ovl::io {
+
+struct NodeRole {
+  crypto::SecretKey key;
+  std::string name;
+  std::string tun_name = "ovl0";
+  uint16_t listen_port = 51820;
+  uint16_t mtu = 1420;
+  crypto::PublicKey coordinator_key{};
+  std::vector<net::Endpoint> coordinator_endpoints;
+  std::optional<std::string> invite_id, invite_secret;  // joining
+  bool enroll_only = false;  // `join --no-start`: stop once enrolled and the map is saved
+};
+
+struct CoordinatorRole {
+  crypto::SecretKey key;
+  uint16_t port = 51820;  // TCP control
+  std::vector<net::Endpoint> advertise;
+  control::Registry* registry = nullptr;
+  int64_t ephemeral_grace_s = 180;
+};
+
+struct DaemonOptions {
+  std::string state_dir;
+  store::Db* db = nullptr;  // node cache (kv); owned by the caller
+  std::optional<NodeRole> node;
+  std::optional<CoordinatorRole> coordinator;
+  // Called once when the node is enrolled and has its address (join).
+  std::function<void(const control::Welcome&)> on_enrolled;
+};
+
+// Exit codes of run().
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitRefused = 2;  // the coordinator refused to enroll us
+
+class Daemon {
+ public:
+  // Binds every socket (throws std::system_error with a clear message if a
+  // port is taken or the state dir already has a running daemon).
+  explicit Daemon(DaemonOptions opts);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Runs until SIGINT/SIGTERM, `ovl down`, or a fatal error; returns an exit code.
+  int run();
+  // Available with the coordinator role, before or during run().
+  control::CreatedInvite create_invite(const control::InviteOptions& opts);
+  const std::string& fatal_message() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Path of the local API socket inside a state dir.
+std::string api_socket_path(const std::string& state_dir);
+
+}  // namespace ovl::io

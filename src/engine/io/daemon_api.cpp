@@ -1,0 +1,156 @@
+// The local API: one JSON request per connection on the state dir's unix
+// socket, one JSON answer. The CLI is its only client; the schema of each
+// answer is what `--json` prints (see man/ovl.1).
+#include "engine/io/daemon_impl.hpp"
+#include "engine/io/system_env.hpp"
+
+namespace ovl::io {
+
+using json = nlohmann::json;
+
+namespace {
+
+json error(const std::string& m) { return {{"error", m}}; }
+
+std::string b64(const crypto::PublicKey& k) { return crypto::to_base64(k); }
+
+json endpoints(const std::vector<net::Endpoint>& eps) {
+  json a = json::array();
+  for (auto& e : eps) a.push_back(e.str());
+  return a;
+}
+
+json invite_json(const control::InviteRecord& r) {
+  return {{"id", r.id},
+          {"uses_left", r.uses_left},
+          {"used", r.used},
+          {"reusable", r.uses_left < 0},
+          {"expires", r.opts.expires_unix},
+          {"revoked", r.revoked},
+          {"groups", r.opts.groups},
+          {"ephemeral", r.opts.ephemeral},
+          {"name", r.opts.name},
+          {"created", r.created_unix}};
+}
+
+}  // namespace
+
+json Daemon::Impl::status_json() {
+  json r;
+  r["coordinator"] = coord != nullptr;
+  if (!agent || !agent->state().welcome) {
+    r["self"] = nullptr;
+    r["peers"] = json::array();
+    r["control"] = agent ? (agent->linked() ? "connected" : "connecting") : "none";
+    return r;
+  }
+  const auto& st = agent->state();
+  const auto& w = *st.welcome;
+  r["self"] = {{"name", w.self.name},
+               {"ip", w.self.ip.str()},
+               {"public_key", b64(w.self.public_key)},
+               {"network", w.network.name},
+               {"network_id", w.network.id},
+               {"domain", w.network.domain},
+               {"cidr", w.network.cidr.str()},
+               {"listen_port", udp ? udp->port() : 0},
+               {"interface", opts.node->tun_name}};
+  r["control"] = agent->linked() ? "connected" : "disconnected";
+  r["map_version"] = st.version;
+
+  std::map<crypto::PublicKey, wg::PeerStatus, control::KeyLess> dev;
+  for (auto& s : device->status()) dev[s.public_key] = s;
+  int64_t now_ns = wall_clock_ns();
+  json peers = json::array();
+  for (auto& [key, p] : st.peers) {
+    if (key == w.self.public_key) continue;
+    json e{{"name", p.name},   {"ip", p.ip.str()}, {"public_key", b64(key)}, {"online", p.online},
+           {"endpoint", nullptr}, {"last_handshake", nullptr}, {"rx_bytes", 0}, {"tx_bytes", 0},
+           {"candidates", endpoints(p.endpoints)}};
+    std::string path = p.online ? "connecting" : "offline";
+    if (auto it = dev.find(key); it != dev.end()) {
+      auto& s = it->second;
+      if (s.endpoint) e["endpoint"] = s.endpoint->str();
+      if (s.last_handshake_unix_ns) e["last_handshake"] = s.last_handshake_unix_ns / 1000000000;
+      e["rx_bytes"] = s.rx_bytes;
+      e["tx_bytes"] = s.tx_bytes;
+      // A session confirmed within the reject-after time is a working path.
+      bool fresh = s.has_session && s.last_handshake_unix_ns && now_ns - s.last_handshake_unix_ns < 180'000'000'000LL;
+      if (fresh) path = "direct";
+    }
+    e["path"] = path;
+    peers.push_back(std::move(e));
+  }
+  r["peers"] = std::move(peers);
+  return r;
+}
+
+json Daemon::Impl::handle_api(const json& req) {
+  auto cmd = req.value("cmd", std::string());
+  if (cmd == "status") return status_json();
+  if (cmd == "down") {
+    asio::post(io, [this] { stop(kExitOk); });
+    return {{"ok", true}};
+  }
+  if (!coord) {
+    if (cmd == "nodes" || cmd.rfind("invite", 0) == 0 || cmd == "remove" || cmd == "rename")
+      return error("this node does not run the coordinator; run the command on the coordinator's host");
+    return error("unknown command \"" + cmd + "\"");
+  }
+  if (cmd == "nodes") {
+    json a = json::array();
+    for (auto& v : coord->nodes())
+      a.push_back({{"id", v.node.id},
+                   {"name", v.node.name},
+                   {"ip", v.node.ip.str()},
+                   {"public_key", b64(v.node.public_key)},
+                   {"online", v.online},
+                   {"groups", v.node.groups},
+                   {"ephemeral", v.node.ephemeral},
+                   {"endpoints", endpoints(v.node.endpoints)},
+                   {"created", v.node.created_unix},
+                   {"last_seen", v.node.last_seen_unix}});
+    return {{"nodes", a}};
+  }
+  if (cmd == "invite.create") {
+    control::InviteOptions o;
+    o.uses = req.value("uses", 1);
+    if (req.value("reusable", false)) o.uses = -1;
+    if (o.uses == 0 || o.uses < -1) return error("--uses must be at least 1");
+    int64_t ttl = req.value("expires_s", int64_t(24 * 3600));
+    if (ttl <= 0) return error("--expires must be positive");
+    o.expires_unix = wall_clock_ns() / 1000000000 + ttl;
+    o.groups = req.value("groups", std::vector<std::string>{});
+    o.ephemeral = req.value("ephemeral", false);
+    o.name = req.value("name", std::string());
+    if (!o.name.empty() && !control::valid_node_name(o.name))
+      return error("\"" + o.name + "\" is not a valid node name (use a-z, 0-9 and '-')");
+    auto inv = coord->create_invite(o);
+    return {{"token", inv.token}, {"id", inv.record.id}, {"expires", inv.record.opts.expires_unix},
+            {"uses", inv.record.uses_left}, {"groups", inv.record.opts.groups}};
+  }
+  if (cmd == "invite.list") {
+    json a = json::array();
+    for (auto& r : opts.coordinator->registry->invites()) a.push_back(invite_json(r));
+    return {{"invites", a}};
+  }
+  if (cmd == "invite.revoke") {
+    auto id = req.value("id", std::string());
+    if (!opts.coordinator->registry->revoke_invite(id)) return error("no invite with id \"" + id + "\"");
+    return {{"ok", true}};
+  }
+  if (cmd == "remove") {
+    std::string err;
+    if (!coord->remove_node(req.value("node", std::string()), *this, err)) return error(err);
+    return {{"ok", true}};
+  }
+  if (cmd == "rename") {
+    std::string err;
+    if (!coord->rename_node(req.value("node", std::string()), req.value("name", std::string()), *this, err))
+      return error(err);
+    return {{"ok", true}};
+  }
+  return error("unknown command \"" + cmd + "\"");
+}
+
+}  // namespace ovl::io

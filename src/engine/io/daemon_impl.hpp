@@ -1,0 +1,104 @@
+// Internal to the daemon: its state, shared by daemon.cpp (composition, the
+// node's control link, applying the map), daemon_servers.cpp (coordinator
+// TCP listener, local API socket) and daemon_api.cpp (local API requests).
+#pragma once
+#include <asio.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "engine/control/coordinator.hpp"
+#include "engine/control/node_agent.hpp"
+#include "engine/io/daemon.hpp"
+#include "engine/io/packet_plane.hpp"
+#include "engine/io/udp_socket.hpp"
+#include "engine/wg/device.hpp"
+#include "tun/tun_device.hpp"
+
+namespace ovl::io {
+
+using asio::ip::tcp;
+
+// One accepted control connection (coordinator role).
+struct ControlConn {
+  control::ConnId id = 0;
+  tcp::socket sock;
+  std::array<uint8_t, 16384> rbuf{};
+  std::deque<std::vector<uint8_t>> wq;  // pending writes, in order
+  bool writing = false;
+  bool close_after_flush = false;
+  explicit ControlConn(asio::io_context& io) : sock(io) {}
+};
+
+struct Daemon::Impl : control::CoordinatorOutput {
+  DaemonOptions opts;
+  asio::io_context io{1};
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  int exit_code = kExitOk;
+  std::string fatal;
+  bool stopping = false;
+
+  // --- node role ---
+  std::unique_ptr<wg::Device> device;
+  std::unique_ptr<UdpSocket> udp;
+  std::unique_ptr<tun::TunDevice> tun;
+  std::unique_ptr<PacketPlane> plane;
+  std::unique_ptr<control::NodeAgent> agent;
+  std::map<crypto::PublicKey, std::vector<net::Endpoint>, control::KeyLess> applied;  // endpoints last given to device
+  std::unique_ptr<tcp::socket> link;  // control link to the coordinator
+  std::array<uint8_t, 65536> link_buf{};
+  std::deque<std::vector<uint8_t>> link_wq;
+  bool link_writing = false;
+  asio::steady_timer link_timer{io};  // connect timeout, reconnect backoff
+  asio::steady_timer ping_timer{io};
+  int link_attempts = 0;
+  size_t endpoint_index = 0;
+  net::Endpoint current_endpoint;
+  std::chrono::steady_clock::time_point last_rx{};
+  bool enrolled_reported = false;
+
+  // --- coordinator role ---
+  std::unique_ptr<control::Coordinator> coord;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::map<control::ConnId, std::unique_ptr<ControlConn>> conns;
+  control::ConnId next_conn = 1;
+  asio::steady_timer ephemeral_timer{io};
+
+  // --- local API ---
+  std::unique_ptr<asio::local::stream_protocol::acceptor> api;
+  std::string api_path;
+
+  explicit Impl(DaemonOptions o) : opts(std::move(o)) {}
+
+  // daemon.cpp
+  void start_node();
+  void start_data_plane(const control::Welcome& w);
+  void connect_link();
+  void link_read();
+  void link_write(std::vector<uint8_t> bytes);
+  void link_failed(const std::string& why);
+  void schedule_reconnect();
+  void schedule_ping();
+  void apply_map();
+  void stop(int code, const std::string& why = {});
+
+  // daemon_servers.cpp
+  void start_coordinator();
+  void accept_control();
+  void read_control(ControlConn& c);
+  void flush_control(ControlConn& c);
+  void drop_control(control::ConnId id);
+  void write(control::ConnId c, std::span<const uint8_t> bytes) override;
+  void close(control::ConnId c) override;
+  void schedule_ephemeral();
+  void start_api();
+  void accept_api();
+
+  // daemon_api.cpp
+  nlohmann::json handle_api(const nlohmann::json& req);
+  nlohmann::json status_json();
+};
+
+}  // namespace ovl::io

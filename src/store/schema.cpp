@@ -1,0 +1,79 @@
+#include "store/schema.hpp"
+
+#include <array>
+
+namespace ovl::store {
+
+namespace {
+
+// Version 1: the coordinator's registry and the node's key/value cache.
+// One schema serves every role so that a process can take on a role later
+// (a node that starts coordinating) without a second database file.
+constexpr std::string_view kV1 = R"sql(
+-- The network this coordinator runs. At most one row.
+CREATE TABLE network (
+  singleton INTEGER NOT NULL DEFAULT 1 UNIQUE CHECK (singleton = 1),
+  id        TEXT    NOT NULL,
+  name      TEXT    NOT NULL,
+  cidr      TEXT    NOT NULL,
+  created   INTEGER NOT NULL
+);
+
+-- AUTOINCREMENT: a removed node's id is never handed to a new node, so an id
+-- seen in an old map or delta can never mean someone else.
+CREATE TABLE nodes (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT    NOT NULL UNIQUE,
+  public_key BLOB    NOT NULL UNIQUE CHECK (length(public_key) = 32),
+  ip         TEXT    NOT NULL UNIQUE,
+  ephemeral  INTEGER NOT NULL DEFAULT 0,
+  created    INTEGER NOT NULL,
+  last_seen  INTEGER NOT NULL DEFAULT 0,
+  endpoints  TEXT    NOT NULL DEFAULT ''   -- comma-separated "ip:port" / "[ip6]:port"
+);
+
+CREATE TABLE node_groups (
+  node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  grp     TEXT    NOT NULL,
+  PRIMARY KEY (node_id, grp)
+) WITHOUT ROWID;
+CREATE INDEX node_groups_by_grp ON node_groups(grp);
+
+-- Only a hash of each invite's secret is kept; the token holds the secret.
+CREATE TABLE invites (
+  id          TEXT    PRIMARY KEY,
+  secret_hash BLOB    NOT NULL CHECK (length(secret_hash) = 32),
+  uses_left   INTEGER NOT NULL CHECK (uses_left >= -1),  -- -1 = unlimited
+  used        INTEGER NOT NULL DEFAULT 0,
+  expires     INTEGER NOT NULL DEFAULT 0,                -- unix time, 0 = never
+  revoked     INTEGER NOT NULL DEFAULT 0,
+  groups      TEXT    NOT NULL DEFAULT '',               -- newline-separated
+  ephemeral   INTEGER NOT NULL DEFAULT 0,
+  name        TEXT    NOT NULL DEFAULT '',
+  created     INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at     INTEGER NOT NULL,
+  kind   TEXT    NOT NULL,
+  detail TEXT    NOT NULL
+);
+CREATE INDEX events_by_at ON events(at);
+
+-- The node role's settings and its last network map, so a node restarted
+-- while the coordinator is away can come back up on its own.
+CREATE TABLE kv (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 1> kSteps = {kV1};
+
+}  // namespace
+
+std::span<const std::string_view> schema_migrations() { return kSteps; }
+int schema_version() { return static_cast<int>(kSteps.size()); }
+
+}  // namespace ovl::store

@@ -1,0 +1,665 @@
+// Fuzz target for wg::Device: two real devices, A and B, peers of each other,
+// joined by a network the fuzzer controls.
+//
+// Each input is a small script run on a fresh, deterministic pair (fixed
+// keys, seeded RNGs, a virtual clock), so every input replays exactly. By
+// default the script starts from an established session: A has sent one
+// packet, which went through a real handshake and arrived at B. Then up to
+// kMaxOps records drive the pair:
+//
+//   input   := header record*
+//   header  := bit0 skip the handshake prefix      bit1 under-load threshold 1
+//              bit2 B has no endpoint for A        bit3 persistent keepalive 25 s
+//              bit4 both use a preshared key
+//   record  := op byte (op % 10 selects), then op-specific bytes:
+//     0 deliver   idx flags [mutation]   an in-flight datagram (sent by A or B)
+//     1 replay    idx flags [mutation]   any datagram sent so far (they stay in a log)
+//     2 raw       flags len bytes        fuzz bytes as a datagram to A or B
+//     3 tun       flags len [hdr] bytes  a packet read from A's or B's TUN
+//     4 time      delta                  advance the clock, run due timers
+//     5 next                             jump to the earliest deadline, run timers
+//     6 flush     n                      deliver the oldest n in-flight datagrams as sent
+//     7 burst     flags                  one device sends up to ~9000 packets (all lost but two)
+//     8 drop      flags                  lose in-flight datagrams
+//     9 peer      flags                  remove / reconfigure a device's peer
+//
+// Invariants (abort on violation; ASan/UBSan do the rest in the fuzz build):
+//  * a TUN write happens only while handling a transport datagram that the
+//    other device really sent, at most once per datagram, and carries a packet
+//    the other device's TUN really gave it (source in the sender's allowed
+//    IPs); the written packet lies inside the datagram buffer;
+//  * a datagram nobody sent (forged, flipped, truncated, reflected) never
+//    authenticates and never makes a device send anything but a cookie reply;
+//    a datagram authenticates at most once;
+//  * a device only sends handshake initiations and transport data to an
+//    endpoint it was configured with or heard an authenticated message from;
+//  * every datagram sent is a well-formed message of its exact size
+//    (handshakes <= 148 bytes, transport = 32 + the packet padded to 16);
+//    a transport counter is never reused under a session (receiver index);
+//    the encrypted packet lies in the caller's headroom/tailroom and is not
+//    the plaintext;
+//  * on_timer(now) leaves no deadline at or before now.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "engine/crypto/keys.hpp"
+#include "engine/log.hpp"
+#include "engine/net/ip.hpp"
+#include "engine/wg/device.hpp"
+#include "engine/wg/inner_packet.hpp"
+#include "engine/wg/messages.hpp"
+
+namespace {
+
+using namespace ovl;
+using namespace ovl::wg;
+using namespace std::chrono_literals;
+using Bytes = std::vector<uint8_t>;
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "invariant violated: %s\n", what);
+    std::abort();
+  }
+}
+
+// OVL_FUZZ_TRACE=1 prints what each input does (for reading a crash).
+bool trace_on() {
+  static const bool on = std::getenv("OVL_FUZZ_TRACE") != nullptr;
+  return on;
+}
+#define TRACE(...) \
+  do {                                      \
+    if (trace_on()) std::fprintf(stderr, __VA_ARGS__); \
+  } while (0)
+
+const char* type_name(std::optional<MsgType> t) {
+  if (!t) return "junk";
+  switch (*t) {
+    case MsgType::initiation: return "initiation";
+    case MsgType::response: return "response";
+    case MsgType::cookie_reply: return "cookie";
+    case MsgType::transport: return "transport";
+  }
+  return "?";
+}
+
+constexpr size_t kMaxOps = 64;
+constexpr size_t kMaxInFlight = 64;
+constexpr size_t kMaxLog = 128;
+constexpr size_t kMaxBurstPackets = 10000;  // per input, across burst ops
+constexpr Time kStart = 1000s;
+constexpr int64_t kWallBase = 1'700'000'000'000'000'000;
+
+// ---- fixed identities, computed once ----
+
+struct Fixed {
+  crypto::SecretKey priv[2];
+  crypto::PublicKey pub[2];
+  crypto::SecretKey psk, other_psk;
+  net::Endpoint ep[2];          // A's and B's real UDP endpoints
+  net::IpAddr overlay4[2], overlay6[2];
+  net::Endpoint strangers[3];  // addresses an attacker (or a NAT) might use
+};
+
+const Fixed& fixed() {
+  static const Fixed f = [] {
+    log::threshold() = log::Level::error;  // retries and give-ups are expected here
+    Fixed f;
+    crypto::SeededRng rng(0x6f766c);
+    for (int i = 0; i < 2; ++i) {
+      f.priv[i] = crypto::generate_private_key(rng);
+      f.pub[i] = crypto::public_from_private(f.priv[i]);
+    }
+    rng.fill(f.psk.b);
+    rng.fill(f.other_psk.b);
+    f.ep[0] = *net::Endpoint::parse("192.0.2.1:51820");
+    f.ep[1] = *net::Endpoint::parse("192.0.2.2:51820");
+    f.overlay4[0] = *net::IpAddr::parse("10.0.0.1");
+    f.overlay4[1] = *net::IpAddr::parse("10.0.0.2");
+    f.overlay6[0] = *net::IpAddr::parse("fd00::1");
+    f.overlay6[1] = *net::IpAddr::parse("fd00::2");
+    f.strangers[0] = *net::Endpoint::parse("203.0.113.5:1234");
+    f.strangers[1] = *net::Endpoint::parse("[2001:db8::7]:51820");
+    f.strangers[2] = *net::Endpoint::parse("192.0.2.1:40000");  // A behind a rebinding NAT
+    return f;
+  }();
+  return f;
+}
+
+// ---- input reader ----
+
+struct Reader {
+  const uint8_t* p;
+  size_t n;
+  bool empty() const { return n == 0; }
+  uint8_t u8() {
+    if (!n) return 0;
+    --n;
+    return *p++;
+  }
+  uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
+  Bytes take(size_t len) {
+    len = std::min(len, n);
+    Bytes b(p, p + len);
+    p += len;
+    n -= len;
+    return b;
+  }
+};
+
+// WireGuard pads plaintext to a multiple of 16 before sealing.
+size_t pad16(size_t len) { return (len + 15) & ~size_t(15); }
+
+net::IpAddr take_addr(Reader& r, size_t len) {
+  Bytes b = r.take(len);
+  b.resize(len);
+  return net::IpAddr::from_bytes(b);
+}
+
+// Handshake messages with mac2 cleared: mac2 is only checked under load, so a
+// message that differs from a real one only there is still "the real one".
+Bytes loose(const Bytes& d) {
+  Bytes r = d;
+  auto t = message_type(r);
+  if (t == MsgType::initiation) std::fill(r.begin() + kInitiationMac2Offset, r.end(), 0);
+  if (t == MsgType::response) std::fill(r.begin() + kResponseMac2Offset, r.end(), 0);
+  return r;
+}
+
+Bytes ipv4_packet(const net::IpAddr& src, const net::IpAddr& dst, const Bytes& payload,
+                  std::optional<uint16_t> total_len = {}) {
+  Bytes p(20 + payload.size());
+  const size_t len = total_len ? *total_len : p.size();
+  p[0] = 0x45;
+  p[2] = static_cast<uint8_t>(len >> 8);
+  p[3] = static_cast<uint8_t>(len);
+  p[8] = 64;
+  p[9] = 17;
+  std::memcpy(p.data() + 12, src.b.data(), 4);
+  std::memcpy(p.data() + 16, dst.b.data(), 4);
+  if (!payload.empty()) std::memcpy(p.data() + 20, payload.data(), payload.size());
+  return p;
+}
+
+Bytes ipv6_packet(const net::IpAddr& src, const net::IpAddr& dst, const Bytes& payload,
+                  std::optional<uint16_t> payload_len = {}) {
+  Bytes p(40 + payload.size());
+  const size_t len = payload_len ? *payload_len : payload.size();
+  p[0] = 0x60;
+  p[4] = static_cast<uint8_t>(len >> 8);
+  p[5] = static_cast<uint8_t>(len);
+  p[6] = 17;
+  p[7] = 64;
+  std::memcpy(p.data() + 8, src.b.data(), 16);
+  std::memcpy(p.data() + 24, dst.b.data(), 16);
+  if (!payload.empty()) std::memcpy(p.data() + 40, payload.data(), payload.size());
+  return p;
+}
+
+// A heap buffer of exactly the requested size (plus the headroom/tailroom the
+// caller promises), so ASan sees any access beyond it.
+struct ExactBuf {
+  std::unique_ptr<uint8_t[]> mem;
+  size_t cap;
+  explicit ExactBuf(size_t n) : mem(new uint8_t[n ? n : 1]), cap(n) {}
+  uint8_t* data() { return mem.get(); }
+};
+
+struct Sent {
+  int from;  // 0 = A, 1 = B
+  Bytes bytes;
+};
+
+class World;
+
+struct Node final : Output {
+  World* w = nullptr;
+  int id = 0;
+  std::unique_ptr<crypto::SeededRng> rng;
+  std::unique_ptr<Device> dev;
+
+  bool has_psk = false;
+  std::vector<Bytes> tun_in;            // packets this node's TUN gave it
+  std::set<size_t> transport_sizes{kTransportMinSize};  // sizes its transport messages may have
+  std::set<Bytes> sent_exact, sent_loose;               // deliverable datagrams it sent
+  std::set<std::pair<uint32_t, uint64_t>> nonces;       // (receiver, counter) it used
+  std::set<net::Endpoint> trusted;                      // where it may send initiations/data
+  std::set<Bytes> authenticated;                        // (loose) datagrams it accepted
+  std::set<Bytes> written;                              // datagrams that produced a TUN write
+  size_t tun_writes = 0;
+
+  void send_udp(const net::Endpoint& to, std::span<const uint8_t> d) override;
+  void write_tun(std::span<const uint8_t> p) override;
+};
+
+class World {
+ public:
+  enum class Ctx { none, udp, tun, timer };
+
+  World(uint8_t header);
+  void run_prefix();
+  void run(Reader& r);
+
+  // What the device is doing right now, for the Output callbacks.
+  Ctx ctx = Ctx::none;
+  int ctx_node = -1;
+  // udp
+  net::Endpoint ctx_from;
+  Bytes ctx_dgram;
+  std::optional<MsgType> ctx_type;
+  bool ctx_genuine = false;
+  bool ctx_sent_to_from = false;  // a non-cookie message went back to ctx_from
+  bool ctx_sent_response = false;
+  size_t ctx_writes = 0;
+  const uint8_t* ctx_lo = nullptr;  // the buffer handed to on_udp / on_tun
+  const uint8_t* ctx_hi = nullptr;
+  // tun
+  const uint8_t* ctx_pkt = nullptr;
+  Bytes ctx_plain;
+
+  Time now = kStart;
+  Node n[2];
+  std::deque<Sent> inflight;
+  std::vector<Sent> log;
+  bool keep_sent = true;  // false while a burst sends packets that are lost anyway
+  size_t burst_packets = 0;
+
+  void on_send(Node& x, const net::Endpoint& to, std::span<const uint8_t> d);
+  void on_write(Node& x, std::span<const uint8_t> p);
+
+ private:
+  uint8_t header_;
+  PeerConfig config_for(int x, bool with_endpoint) const;
+  void deliver(int to, const net::Endpoint& from, Bytes d);
+  void tun(int x, const Bytes& pkt);
+  void timers();
+  void mutate_and_deliver(Sent s, uint8_t flags, Reader& r);
+  void peer_op(uint8_t flags);
+  uint64_t rx_bytes(int x) const {
+    auto st = n[x].dev->status();
+    return st.empty() ? 0 : st[0].rx_bytes;
+  }
+};
+
+void Node::send_udp(const net::Endpoint& to, std::span<const uint8_t> d) { w->on_send(*this, to, d); }
+void Node::write_tun(std::span<const uint8_t> p) { w->on_write(*this, p); }
+
+World::World(uint8_t header) : header_(header) {
+  const Fixed& f = fixed();
+  DeviceOptions opts;
+  if (header & 2) opts.under_load_handshakes_per_sec = 1;
+  for (int i = 0; i < 2; ++i) {
+    Node& x = n[i];
+    x.w = this;
+    x.id = i;
+    x.rng = std::make_unique<crypto::SeededRng>(1000 + i);
+    DeviceEnv env{x.rng.get(), [this] { return kWallBase + now.count(); }};
+    x.dev = std::make_unique<Device>(f.priv[i], env, opts);
+    x.has_psk = header & 16;
+  }
+  for (int i = 0; i < 2; ++i) {
+    const bool with_endpoint = !(i == 1 && (header & 4));
+    n[i].dev->set_peer(config_for(i, with_endpoint), now);
+    if (with_endpoint) n[i].trusted.insert(f.ep[1 - i]);
+  }
+}
+
+PeerConfig World::config_for(int x, bool with_endpoint) const {
+  const Fixed& f = fixed();
+  const int y = 1 - x;
+  PeerConfig c;
+  c.public_key = f.pub[y];
+  c.allowed_ips = {net::Prefix{f.overlay4[y], 32}, net::Prefix{f.overlay6[y], 128}};
+  if (with_endpoint) c.endpoint = f.ep[y];
+  if (n[x].has_psk) c.preshared_key = f.psk;
+  if (header_ & 8) c.persistent_keepalive = 25;
+  return c;
+}
+
+void World::on_send(Node& x, const net::Endpoint& to, std::span<const uint8_t> d) {
+  const Bytes bytes(d.begin(), d.end());
+  const auto type = message_type(d);
+  check(type.has_value(), "a device sends only well-formed WireGuard messages");
+  check(d.size() <= kInitiationSize || *type == MsgType::transport, "handshake messages are at most 148 bytes");
+
+  if (keep_sent) TRACE("    %c sends %s (%zu) to %s\n", "AB"[x.id], type_name(type), d.size(), to.str().c_str());
+  const bool in_udp = ctx == Ctx::udp && ctx_node == x.id;
+  if (in_udp && !ctx_genuine)
+    check(*type == MsgType::cookie_reply, "a datagram nobody sent makes a device send only a cookie reply");
+
+  switch (*type) {
+    case MsgType::cookie_reply:
+      check(in_udp && to == ctx_from, "cookie replies answer the datagram being handled");
+      check(ctx_type == MsgType::initiation || ctx_type == MsgType::response, "cookie replies answer handshakes");
+      break;
+    case MsgType::response:
+      check(in_udp && to == ctx_from && ctx_type == MsgType::initiation, "responses answer an initiation");
+      ctx_sent_response = true;
+      break;
+    case MsgType::initiation:
+    case MsgType::transport:
+      if (in_udp && to == ctx_from && !x.trusted.count(to)) ctx_sent_to_from = true;  // checked after on_udp
+      else check(x.trusted.count(to) > 0, "initiations and data go only to a configured or authenticated endpoint");
+      break;
+  }
+
+  if (*type == MsgType::transport) {
+    check(x.transport_sizes.count(d.size()) > 0, "transport size is 32 + a packet padded to 16");
+    auto h = parse_transport_header(d);
+    check(x.nonces.insert({h->receiver, h->counter}).second, "a transport counter is never reused");
+    if (ctx == Ctx::tun && ctx_node == x.id && d.data() + kTransportHeaderSize == ctx_pkt) {
+      // The packet was encrypted in place inside the caller's buffer.
+      check(d.size() == kTransportMinSize + pad16(ctx_plain.size()), "in-place transport size");
+      check(d.data() >= ctx_lo && d.data() + d.size() <= ctx_hi, "transport stays in headroom + packet + tailroom");
+      if (ctx_plain.size() >= 16)
+        check(std::memcmp(d.data() + kTransportHeaderSize, ctx_plain.data(), ctx_plain.size()) != 0,
+              "the packet is encrypted");
+    }
+  }
+
+  if (!keep_sent) return;
+  x.sent_exact.insert(bytes);
+  x.sent_loose.insert(loose(bytes));
+  inflight.push_back({x.id, bytes});
+  if (inflight.size() > kMaxInFlight) inflight.pop_front();
+  if (log.size() < kMaxLog) log.push_back({x.id, bytes});
+}
+
+void World::on_write(Node& x, std::span<const uint8_t> p) {
+  const Fixed& f = fixed();
+  const Node& y = n[1 - x.id];
+  check(ctx == Ctx::udp && ctx_node == x.id, "TUN writes happen only while handling a datagram");
+  check(ctx_type == MsgType::transport && ctx_genuine, "TUN writes come only from real transport datagrams");
+  check(++ctx_writes == 1, "one datagram, one TUN write");
+  check(p.data() >= ctx_lo && p.data() + p.size() <= ctx_hi, "the written packet lies inside the datagram");
+  check(x.written.insert(ctx_dgram).second, "a datagram is written to TUN at most once (replay)");
+  auto inner = inner_packet(p);
+  check(inner && inner->len == p.size(), "the written packet is one whole IP packet");
+  check(inner->src == f.overlay4[y.id] || inner->src == f.overlay6[y.id], "the source is in the sender's allowed IPs");
+  // It is a packet the other side's TUN gave it; the IP length may reach into
+  // the zero padding (as in Linux WireGuard), but not past it.
+  bool found = false;
+  for (const Bytes& q : y.tun_in) {
+    const size_t common = std::min(q.size(), p.size());
+    if (std::memcmp(q.data(), p.data(), common) != 0) continue;
+    if (p.size() > q.size() &&
+        (p.size() > pad16(q.size()) || std::any_of(p.begin() + q.size(), p.end(), [](uint8_t b) { return b; })))
+      continue;
+    found = true;
+    break;
+  }
+  check(found, "a TUN write carries a packet the other device really sent");
+  ++x.tun_writes;
+  TRACE("    %c writes %zu bytes to TUN\n", "AB"[x.id], p.size());
+}
+
+void World::deliver(int to, const net::Endpoint& from, Bytes d) {
+  Node& x = n[to];
+  const Node& y = n[1 - to];
+  ExactBuf buf(d.size());
+  if (!d.empty()) std::memcpy(buf.data(), d.data(), d.size());
+
+  ctx = Ctx::udp;
+  ctx_node = to;
+  ctx_from = from;
+  ctx_type = message_type(d);
+  const Bytes l = loose(d);
+  ctx_genuine = y.sent_loose.count(l) > 0;
+  ctx_sent_to_from = ctx_sent_response = false;
+  ctx_writes = 0;
+  ctx_lo = buf.data();
+  ctx_hi = buf.data() + d.size();
+  ctx_dgram = std::move(d);
+  const uint64_t rx_before = rx_bytes(to);
+  TRACE("  t=%.3fs %c <- %s %s (%zu)%s\n", now.count() / 1e9, "AB"[to], from.str().c_str(), type_name(ctx_type),
+        ctx_dgram.size(), ctx_genuine ? " genuine" : "");
+
+  x.dev->on_udp({buf.data(), ctx_dgram.size()}, from, now, x);
+
+  // Accepted: a response went out (initiation) or the peer's receive counter
+  // moved (response, transport).
+  const bool accepted = ctx_sent_response || rx_bytes(to) != rx_before;
+  if (accepted) {
+    TRACE("    accepted\n");
+    check(ctx_genuine, "only datagrams the other device sent authenticate");
+    check(x.authenticated.insert(l).second, "a datagram authenticates at most once (replay)");
+    x.trusted.insert(from);
+  }
+  check(!ctx_sent_to_from || accepted, "a device follows a new endpoint only after authenticating it");
+  ctx = Ctx::none;
+}
+
+void World::tun(int x, const Bytes& pkt) {
+  Node& node = n[x];
+  if (node.tun_in.size() < 4 * kMaxOps) node.tun_in.push_back(pkt);
+  node.transport_sizes.insert(kTransportMinSize + pad16(pkt.size()));
+  ExactBuf buf(kHeadroom + pkt.size() + kTailroom);
+  std::memset(buf.data(), 0xee, buf.cap);
+  uint8_t* p = buf.data() + kHeadroom;
+  if (!pkt.empty()) std::memcpy(p, pkt.data(), pkt.size());
+  ctx = Ctx::tun;
+  ctx_node = x;
+  ctx_pkt = p;
+  ctx_plain = pkt;
+  ctx_lo = buf.data();
+  ctx_hi = buf.data() + buf.cap;
+  if (keep_sent) TRACE("  t=%.3fs %c tun %zu bytes\n", now.count() / 1e9, "AB"[x], pkt.size());
+  node.dev->on_tun({p, pkt.size()}, now, node);
+  ctx = Ctx::none;
+}
+
+void World::timers() {
+  for (Node& x : n) {
+    if (x.dev->next_deadline() <= now) TRACE("  t=%.3fs %c timers\n", now.count() / 1e9, "AB"[x.id]);
+    ctx = Ctx::timer;
+    ctx_node = x.id;
+    x.dev->on_timer(now, x);
+    check(x.dev->next_deadline() > now, "on_timer leaves no deadline at or before now");
+  }
+  ctx = Ctx::none;
+}
+
+void World::run_prefix() {
+  const Fixed& f = fixed();
+  tun(0, ipv4_packet(f.overlay4[0], f.overlay4[1], Bytes(16, 'p')));
+  for (int i = 0; i < 8 && !inflight.empty(); ++i) {
+    Sent s = std::move(inflight.front());
+    inflight.pop_front();
+    deliver(1 - s.from, f.ep[s.from], std::move(s.bytes));
+  }
+  check(n[1].tun_writes == 1 && inflight.empty(), "harness: the handshake prefix completes");
+}
+
+void World::mutate_and_deliver(Sent s, uint8_t flags, Reader& r) {
+  const Fixed& f = fixed();
+  Bytes& d = s.bytes;
+  switch ((flags >> 4) & 3) {
+    case 0: break;
+    case 1:  // flip
+      if (!d.empty()) {
+        const size_t pos = r.u16() % d.size();
+        d[pos] ^= r.u8();
+      }
+      break;
+    case 2:  // truncate
+      if (!d.empty()) d.resize(r.u16() % d.size());
+      break;
+    case 3: {  // append
+      Bytes more = r.take(r.u8() % 33);
+      d.insert(d.end(), more.begin(), more.end());
+      break;
+    }
+  }
+  const int to = (flags & 2) ? s.from : 1 - s.from;  // bit1: reflect to the sender
+  const int src = (flags >> 2) & 3;
+  const net::Endpoint& from = src == 0 ? f.ep[s.from] : f.strangers[src - 1];
+  deliver(to, from, std::move(d));
+}
+
+void World::peer_op(uint8_t flags) {
+  const Fixed& f = fixed();
+  const int x = flags & 1;
+  Node& node = n[x];
+  // After any reconfiguration an old datagram may legitimately be accepted
+  // again (a removed peer forgets its latest initiation timestamp).
+  node.authenticated.clear();
+  switch ((flags >> 1) & 3) {
+    case 0: node.dev->remove_peer(f.pub[1 - x]); return;
+    case 1: break;  // same config again
+    case 2: break;  // a stranger endpoint, below
+    case 3: node.has_psk = !node.has_psk; break;
+  }
+  const bool stranger = ((flags >> 1) & 3) == 2;
+  const bool with_endpoint = stranger || !(x == 1 && (header_ & 4));
+  PeerConfig c = config_for(x, with_endpoint);
+  if (stranger) c.endpoint = f.strangers[(flags >> 3) % 3];
+  if (node.has_psk && (flags & 0x20)) c.preshared_key = f.other_psk;  // a mismatched key
+  static constexpr uint16_t kKeepalive[4] = {0, 1, 25, 0};
+  if (flags & 0x40) c.persistent_keepalive = kKeepalive[(flags >> 3) & 3];
+  if (c.endpoint) node.trusted.insert(*c.endpoint);
+  node.dev->set_peer(c, now);
+}
+
+void World::run(Reader& r) {
+  const Fixed& f = fixed();
+  for (size_t ops = 0; ops < kMaxOps && !r.empty(); ++ops) {
+    const uint8_t op = r.u8();
+    TRACE("op %zu: %d\n", ops, op % 10);
+    switch (op % 10) {
+      case 0: {  // deliver an in-flight datagram
+        const uint8_t idx = r.u8(), flags = r.u8();
+        if (inflight.empty()) break;
+        const size_t i = idx % inflight.size();
+        Sent s = inflight[i];
+        if (!(flags & 1)) inflight.erase(inflight.begin() + static_cast<long>(i));  // bit0: keep a copy
+        mutate_and_deliver(std::move(s), flags, r);
+        break;
+      }
+      case 1: {  // replay anything sent so far
+        const uint8_t idx = r.u8(), flags = r.u8();
+        if (log.empty()) break;
+        mutate_and_deliver(log[idx % log.size()], flags, r);
+        break;
+      }
+      case 2: {  // raw bytes
+        const uint8_t flags = r.u8();
+        const size_t len = r.u8();
+        Bytes d = r.take(len);
+        // bit3: borrow a live session/handshake index from a real datagram
+        if ((flags & 8) && !log.empty() && d.size() >= 8) {
+          const Bytes& src = log[r.u8() % log.size()].bytes;
+          std::memcpy(d.data() + 4, src.data() + 4, 4);
+        }
+        // bit4: a well-formed header for the chosen length
+        if ((flags & 16) && d.size() >= 4) {
+          d[0] = static_cast<uint8_t>(1 + (flags >> 5) % 4);
+          d[1] = d[2] = d[3] = 0;
+        }
+        const int to = flags & 1;
+        const int src = (flags >> 1) & 3;
+        deliver(to, src == 0 ? f.ep[1 - to] : f.strangers[src - 1], std::move(d));
+        break;
+      }
+      case 3: {  // a packet from TUN
+        const uint8_t flags = r.u8();
+        const int x = flags & 1;
+        const int y = 1 - x;
+        const size_t len = r.u8();
+        Bytes pkt;
+        switch ((flags >> 1) & 3) {
+          case 0: pkt = r.take(len); break;
+          case 1:
+          case 3: {
+            std::optional<uint16_t> total;
+            if (flags & 0x10) total = r.u16();  // lie about the length
+            net::IpAddr src = f.overlay4[x], dst = f.overlay4[y];
+            if (flags & 0x20) src = take_addr(r, 4);
+            if (flags & 0x40) dst = take_addr(r, 4);
+            // mode 3: a big packet (up to 2 KiB) of a fixed pattern
+            Bytes payload = ((flags >> 1) & 3) == 3 ? Bytes(len * 8, static_cast<uint8_t>(len)) : r.take(len);
+            pkt = ipv4_packet(src, dst, payload, total);
+            break;
+          }
+          case 2: {
+            std::optional<uint16_t> total;
+            if (flags & 0x10) total = r.u16();
+            net::IpAddr src = f.overlay6[x], dst = f.overlay6[y];
+            if (flags & 0x20) src = take_addr(r, 16);
+            if (flags & 0x40) dst = take_addr(r, 16);
+            pkt = ipv6_packet(src, dst, r.take(len), total);
+            break;
+          }
+        }
+        tun(x, pkt);
+        break;
+      }
+      case 4: {  // advance the clock
+        static constexpr Time kUnit[4] = {1ms, 100ms, 1s, 30s};
+        const uint8_t v = r.u8();
+        now += (v & 63) * kUnit[v >> 6];
+        timers();
+        break;
+      }
+      case 5: {  // jump to the next deadline
+        const Time next = std::min(n[0].dev->next_deadline(), n[1].dev->next_deadline());
+        if (next != Time::max() && next - now <= 1h) now = std::max(now, next);
+        timers();
+        break;
+      }
+      case 6: {  // the network delivers the oldest datagrams
+        const size_t k = r.u8() % 16 + 1;
+        for (size_t i = 0; i < k && !inflight.empty(); ++i) {
+          Sent s = std::move(inflight.front());
+          inflight.pop_front();
+          deliver(1 - s.from, f.ep[s.from], std::move(s.bytes));
+        }
+        break;
+      }
+      case 7: {  // a burst of packets, to move counters and replay windows far
+        const uint8_t flags = r.u8();
+        const int x = flags & 1;
+        size_t count = static_cast<size_t>((flags >> 1) + 1) * 72;
+        count = std::min(count, kMaxBurstPackets - burst_packets);
+        burst_packets += count;
+        const Bytes pkt = ipv4_packet(f.overlay4[x], f.overlay4[1 - x], Bytes(12, 'b'));
+        for (size_t i = 0; i < count; ++i) {
+          keep_sent = i + 2 >= count;  // the last two survive
+          tun(x, pkt);
+        }
+        keep_sent = true;
+        break;
+      }
+      case 8: {  // the network loses datagrams
+        const uint8_t flags = r.u8();
+        if (flags & 1) inflight.clear();
+        else if (!inflight.empty()) inflight.erase(inflight.begin() + static_cast<long>((flags >> 1) % inflight.size()));
+        break;
+      }
+      case 9: peer_op(r.u8()); break;
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  Reader r{data, size};
+  const uint8_t header = r.u8();
+  World w(header);
+  if (!(header & 1)) w.run_prefix();
+  w.run(r);
+  return 0;
+}
