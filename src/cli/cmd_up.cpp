@@ -112,7 +112,8 @@ io::NodeRole node_role(const StatePaths& paths, store::Db& db) {
   auto key = store::read_key_file(paths.node_key);
   if (!key) throw Fail{kExitFailure, "no node key in " + paths.dir + "; run `ovl up` or `ovl join` first"};
   n.key = *key;
-  n.name = setting(db, kName).value_or(host_name());
+  n.name = setting(db, kName).value_or("");
+  n.hostname = host_name();
   n.listen_port = static_cast<uint16_t>(std::stoi(setting(db, kListenPort).value_or("51820")));
   n.tun_name = setting(db, kInterface).value_or("ovl0");
   auto ck = crypto::parse_key(setting(db, kCoordKey).value_or(""));
@@ -211,7 +212,7 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
     store::load_or_create_key(paths.node_key, io::system_rng());
     set_setting(db, kCoordKey, crypto::to_base64(t.coordinator_key));
     set_setting(db, kCoordEndpoints, join_endpoints(t.endpoints));
-    set_setting(db, kName, o.name.empty() ? host_name() : o.name);
+    set_setting(db, kName, o.name);
     set_setting(db, kListenPort, std::to_string(o.listen_port));
     set_setting(db, kInterface, o.interface);
 

@@ -262,6 +262,7 @@ std::variant<NodeRecord, EnrollError> CoordinatorStore::enroll(const control::En
 
   const std::string wanted = !req.requested_name.empty() ? req.requested_name
                             : !inv.opts.name.empty()     ? inv.opts.name
+                            : !req.fallback_name.empty() ? req.fallback_name
                                                          : std::string("node");
   auto placed = place(wanted);
   if (auto* err = std::get_if<EnrollError>(&placed)) return *err;

@@ -136,7 +136,8 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
     EnrollRequest req;
     req.invite_id = *h.invite_id;
     req.public_key = key;
-    req.requested_name = sanitize_node_name(h.name);
+    if (!h.name.empty()) req.requested_name = sanitize_node_name(h.name);
+    if (!h.hostname.empty()) req.fallback_name = sanitize_node_name(h.hostname);
     if (!secret) return fail(c, "unknown_invite", describe(EnrollError::unknown_invite), out);
     req.secret_hash = crypto::blake2s({std::span<const uint8_t>(
         reinterpret_cast<const uint8_t*>(secret->data()), secret->size())});

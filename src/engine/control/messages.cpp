@@ -137,7 +137,7 @@ std::string encode(const Message& m) {
       [&](auto&& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, Hello>) {
-          j = {{"type", "hello"}, {"name", v.name}, {"listen_port", v.listen_port},
+          j = {{"type", "hello"}, {"name", v.name}, {"hostname", v.hostname}, {"listen_port", v.listen_port},
                {"endpoints", endpoints_json(v.endpoints)}};
           if (v.invite_id) j["enroll"] = {{"invite", *v.invite_id}, {"secret", v.invite_secret.value_or("")}};
         } else if constexpr (std::is_same_v<T, EndpointsUpdate>) {
@@ -180,6 +180,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
   if (type == "hello") {
     Hello h;
     h.name = r.str("name");
+    h.hostname = j.contains("hostname") ? r.str("hostname") : std::string();
     h.listen_port = static_cast<uint16_t>(r.integer("listen_port", 0, 65535));
     h.endpoints = r.endpoints("endpoints");
     if (auto it = j.find("enroll"); it != j.end()) {

@@ -3,7 +3,7 @@
 // object with a "type" field:
 //
 // node -> coordinator
-//   {"type":"hello", "name":"laptop", "listen_port":51820,
+//   {"type":"hello", "name":"", "hostname":"laptop", "listen_port":51820,
 //    "endpoints":["192.168.1.2:51820"],
 //    "enroll":{"invite":"<16 hex>", "secret":"<base64url>"}}   (only when joining)
 //   {"type":"endpoints", "endpoints":[...]}                    (candidates changed)
@@ -47,7 +47,8 @@ struct NetworkSummary {
 };
 
 struct Hello {
-  std::string name;
+  std::string name;      // explicit name ("" = let the invite or the hostname decide)
+  std::string hostname;  // fallback name
   uint16_t listen_port = 0;
   std::vector<net::Endpoint> endpoints;
   std::optional<std::string> invite_id;      // enrolling

@@ -36,8 +36,9 @@ std::optional<NetState> NetState::from_json(std::string_view s) {
 }
 
 NodeAgent::NodeAgent(const crypto::SecretKey& node_key, const crypto::PublicKey& coordinator_key, std::string name,
-                     uint16_t listen_port)
-    : key_(node_key), coordinator_(coordinator_key), name_(std::move(name)), listen_port_(listen_port) {}
+                     std::string hostname, uint16_t listen_port)
+    : key_(node_key), coordinator_(coordinator_key), name_(std::move(name)), hostname_(std::move(hostname)),
+      listen_port_(listen_port) {}
 
 void NodeAgent::set_invite(const std::string& id, const std::string& secret) {
   invite_id_ = id;
@@ -51,6 +52,7 @@ std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) 
   welcomed_ = false;
   Hello h;
   h.name = name_;
+  h.hostname = hostname_;
   h.listen_port = listen_port_;
   h.endpoints = endpoints_;
   if (invite_id_) {

@@ -32,8 +32,9 @@ struct NetState {
 
 class NodeAgent {
  public:
+  // `name` is the explicit name ("" lets the invite or `hostname` decide).
   NodeAgent(const crypto::SecretKey& node_key, const crypto::PublicKey& coordinator_key, std::string name,
-            uint16_t listen_port);
+            std::string hostname, uint16_t listen_port);
 
   // Enroll on the next link (joining). Cleared once the coordinator welcomed us.
   void set_invite(const std::string& invite_id, const std::string& secret_b64url);
@@ -67,7 +68,7 @@ class NodeAgent {
   void handle(const Message& m);
   crypto::SecretKey key_;
   crypto::PublicKey coordinator_;
-  std::string name_;
+  std::string name_, hostname_;
   uint16_t listen_port_;
   std::optional<std::string> invite_id_, invite_secret_;
   std::vector<net::Endpoint> endpoints_;

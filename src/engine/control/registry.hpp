@@ -4,6 +4,7 @@
 //
 // Every mutating call is atomic: it either fully happens or changes nothing.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -66,7 +67,8 @@ struct EnrollRequest {
   std::string invite_id;
   std::array<uint8_t, 32> secret_hash{};  // BLAKE2s(secret), compared in constant time
   crypto::PublicKey public_key{};
-  std::string requested_name;  // may be adjusted to be unique ("laptop" -> "laptop-2")
+  std::string requested_name;  // explicit --name; may be adjusted to be unique ("laptop" -> "laptop-2")
+  std::string fallback_name;   // the host's name, used when neither --name nor the invite names the node
 };
 
 class Registry {

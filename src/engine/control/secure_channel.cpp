@@ -219,8 +219,11 @@ class Channel final : public SecureChannel {
 
   void become_open() {
     phase_ = Phase::open;
-    for (auto& m : pending_) emit_transport(m);
-    wipe_pending();
+    std::vector<std::string> queued = std::exchange(pending_, {});
+    for (auto& m : queued) {
+      if (phase_ == Phase::open) emit_transport(m);
+      crypto::wipe(m.data(), m.size());
+    }
   }
 
   void emit_frame(std::span<const uint8_t> body) {

@@ -6,8 +6,8 @@
 //
 // Stream framing: every frame is a u32 big-endian length followed by that
 // many bytes (1 <= length <= kMaxFrame). Frame bodies are WireGuard messages:
-//   client -> server  first frame: handshake initiation (148 bytes, mac1 set)
-//   server -> client  first frame: handshake response (92 bytes, mac1 set)
+//   client -> server  first frame: handshake initiation (148 bytes, mac1 set, mac2 zero)
+//   server -> client  first frame: handshake response (92 bytes, mac1 set, mac2 zero)
 //   client -> server  second frame: key confirmation, a transport message
 //                     with counter 0 and an empty payload (not delivered);
 //                     the server is established() only once it arrived, so

@@ -65,7 +65,7 @@ void Daemon::Impl::start_node() {
   NodeRole& n = *opts.node;
   device = std::make_unique<wg::Device>(n.key, system_device_env());
   udp = std::make_unique<UdpSocket>(n.listen_port);
-  agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, udp->port());
+  agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, n.hostname, udp->port());
   if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
   std::vector<net::Endpoint> eps;
   for (auto& a : local_addresses({n.tun_name})) eps.push_back({a, udp->port()});

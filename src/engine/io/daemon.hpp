@@ -31,7 +31,8 @@ namespace ovl::io {
 
 struct NodeRole {
   crypto::SecretKey key;
-  std::string name;
+  std::string name;      // explicit name, "" = the invite's or the hostname
+  std::string hostname;  // fallback name
   std::string tun_name = "ovl0";
   uint16_t listen_port = 51820;
   uint16_t mtu = 1420;
