@@ -2,7 +2,8 @@
 # One entry point for people and CI:  scripts/run.sh deps|build|check|demo|bench|fuzz
 #   deps   install the Debian packages that are missing (needs root)
 #   build  release build (static ovl binary) in build/
-#   check  deps + build + every test (unit, sim, e2e, corpus replay) + a bounded fuzz run
+#   check  deps + build + every test (unit, sim, e2e, corpus replay), unit+sim again under
+#          ASan/UBSan, and a bounded fuzz run of every fuzz target
 #   demo   deps + build + the demo network in namespaces
 #   bench  deps + build + throughput/RTT benchmark against wireguard-go and raw veth
 set -euo pipefail
@@ -42,6 +43,14 @@ build_fuzz() {
   cmake --build build-fuzz -j "$JOBS"
 }
 
+# Unit and sim tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+check_sanitized() {
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOVL_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j "$JOBS" --target unit_tests sim_tests
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -L 'unit|sim' -E '^(corpus_|cli_)' --output-on-failure
+}
+
 need_root() {
   if [ "$(id -u)" != 0 ]; then echo "this needs root (network namespaces, TUN)" >&2; exit 1; fi
 }
@@ -52,6 +61,7 @@ case "${1:-}" in
   check)
     need_root; deps; build
     ctest --test-dir build --output-on-failure -j1
+    check_sanitized
     build_fuzz
     ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$JOBS"
     ;;

@@ -1,0 +1,100 @@
+# bash completion for ovl(1)
+#
+# Install as /usr/share/bash-completion/completions/ovl, or source it from
+# ~/.bashrc. Self-contained: does not need the bash-completion package.
+# Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
+
+_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down"
+_ovl_invite_commands="list revoke"
+_ovl_global_opts="--state-dir -v --verbose --json --version -h --help"
+# Options that take a value (the next word is not a command).
+_ovl_value_opts="--state-dir -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group"
+
+# Options of each command ("invite list" and "invite revoke" for the nested ones).
+_ovl_command_opts() {
+  case "$1" in
+    tunnel) echo "-i --interface" ;;
+    up) echo "--network --cidr --listen-port --advertise-endpoint --name -i --interface" ;;
+    coordinator) echo "--network --cidr --listen-port --advertise-endpoint" ;;
+    join) echo "--name -i --interface --listen-port --no-start" ;;
+    invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
+    "invite list" | "invite revoke") echo "" ;;
+    genkey | pubkey | status | nodes | remove | rename | down) echo "" ;;
+  esac
+}
+
+_ovl() {
+  local cur=${COMP_WORDS[COMP_CWORD]}
+  local prev=""
+  ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+  COMPREPLY=()
+
+  # The command (and invite's subcommand) typed so far, skipping options and
+  # their values; npos counts the positional arguments after the command.
+  local cmd="" sub="" npos=0 i w
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    w=${COMP_WORDS[i]}
+    case "$w" in
+      --*=*) continue ;;
+      -*)
+        [[ " $_ovl_value_opts " == *" $w "* ]] && i=$((i + 1))
+        continue
+        ;;
+    esac
+    if [[ -z $cmd ]]; then
+      cmd=$w
+    elif [[ $cmd == invite && -z $sub && " $_ovl_invite_commands " == *" $w "* ]]; then
+      sub=$w
+    else
+      npos=$((npos + 1))
+    fi
+  done
+
+  # The value of an option.
+  case "$prev" in
+    --state-dir)
+      compopt -o filenames 2>/dev/null
+      mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+      return 0
+      ;;
+    --expires)
+      mapfile -t COMPREPLY < <(compgen -W "90m 24h 7d 30d" -- "$cur")
+      return 0
+      ;;
+    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group)
+      return 0
+      ;;
+  esac
+  if [[ $cur == --state-dir=* ]]; then
+    compopt -o filenames 2>/dev/null
+    local d
+    while IFS= read -r d; do COMPREPLY+=("--state-dir=$d"); done < <(compgen -d -- "${cur#--state-dir=}")
+    return 0
+  fi
+
+  if [[ $cur == -* ]]; then
+    local opts=$_ovl_global_opts
+    [[ -n $cmd ]] && opts="$(_ovl_command_opts "$cmd${sub:+ $sub}") $opts"
+    mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+    return 0
+  fi
+
+  if [[ -z $cmd ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$_ovl_commands" -- "$cur")
+    return 0
+  fi
+  case "$cmd" in
+    tunnel)
+      if ((npos == 0)); then
+        compopt -o filenames 2>/dev/null
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      fi
+      ;;
+    invite)
+      [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_invite_commands" -- "$cur")
+      ;;
+  esac
+  return 0
+}
+
+complete -F _ovl ovl

@@ -1,0 +1,100 @@
+# fish completion for ovl(1)
+#
+# Install as ~/.config/fish/completions/ovl.fish or
+# /usr/share/fish/vendor_completions.d/ovl.fish.
+# Kept in step with the CLI by tests/cli/test_docs_in_step.sh: each option of a
+# command is one line with -n '__ovl_using COMMAND' (global options have no -n).
+
+# Prints the command typed so far ("", "up", "invite", "invite list", ...),
+# skipping options and their values.
+function __ovl_command
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l cmd
+    set -l skip 0
+    for t in $tokens
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        switch $t
+            case --state-dir -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group
+                set skip 1
+                continue
+            case '-*'
+                continue
+        end
+        if test (count $cmd) -eq 0
+            set cmd $t
+        else if test "$cmd" = invite; and contains -- $t list revoke
+            set cmd invite $t
+        end
+    end
+    echo $cmd
+end
+
+# True if the command typed so far is exactly the arguments ("" for none yet).
+function __ovl_using
+    set -l cmd (__ovl_command)
+    test "$cmd" = "$argv"
+end
+
+complete -c ovl -f
+
+# Global options
+complete -c ovl -l state-dir -x -a '(__fish_complete_directories)' -d 'state directory (default: /var/lib/ovl)'
+complete -c ovl -s v -l verbose -d 'more log output (-vv for debug)'
+complete -c ovl -l json -d 'print data as JSON'
+complete -c ovl -l version -d 'print the version and exit'
+complete -c ovl -s h -l help -d 'print help and exit'
+
+# Commands
+complete -c ovl -n '__ovl_using' -a genkey -d 'print a new private key (base64), like wg genkey'
+complete -c ovl -n '__ovl_using' -a pubkey -d 'read a private key on stdin, print its public key'
+complete -c ovl -n '__ovl_using' -a tunnel -d 'run a standalone tunnel from a wg-quick style file'
+complete -c ovl -n '__ovl_using' -a up -d 'create a network (first run) or resume this node'
+complete -c ovl -n '__ovl_using' -a coordinator -d 'run only the coordinator (no TUN device, no root needed)'
+complete -c ovl -n '__ovl_using' -a join -d 'join a network with an invite token'
+complete -c ovl -n '__ovl_using' -a status -d 'this node, its peers and the path to each'
+complete -c ovl -n '__ovl_using' -a nodes -d "list the network's nodes (on the coordinator)"
+complete -c ovl -n '__ovl_using' -a invite -d 'create an invite token (on the coordinator)'
+complete -c ovl -n '__ovl_using' -a remove -d 'remove a node from the network (on the coordinator)'
+complete -c ovl -n '__ovl_using' -a rename -d 'rename a node (on the coordinator)'
+complete -c ovl -n '__ovl_using' -a down -d 'stop the local ovl daemon'
+
+# ovl tunnel [-i IFACE] FILE
+complete -c ovl -n '__ovl_using tunnel' -F -d 'wg-quick style config file'
+complete -c ovl -n '__ovl_using tunnel' -s i -l interface -x -d 'TUN device name (default: from the file name)'
+
+# ovl up
+complete -c ovl -n '__ovl_using up' -l network -x -d 'network name (default: the hostname)'
+complete -c ovl -n '__ovl_using up' -l cidr -x -d 'overlay IPv4 range (default: a random /16 in 100.64.0.0/10)'
+complete -c ovl -n '__ovl_using up' -l listen-port -x -d 'UDP (WireGuard) and TCP (control) port (default: 51820)'
+complete -c ovl -n '__ovl_using up' -l advertise-endpoint -x -d 'IP[:PORT] that invites point to (repeatable)'
+complete -c ovl -n '__ovl_using up' -l name -x -d "this node's name (default: the hostname)"
+complete -c ovl -n '__ovl_using up' -s i -l interface -x -d 'TUN device name (default: ovl0)'
+
+# ovl coordinator
+complete -c ovl -n '__ovl_using coordinator' -l network -x -d 'network name (default: the hostname)'
+complete -c ovl -n '__ovl_using coordinator' -l cidr -x -d 'overlay IPv4 range (default: a random /16 in 100.64.0.0/10)'
+complete -c ovl -n '__ovl_using coordinator' -l listen-port -x -d 'TCP control port (default: 51820)'
+complete -c ovl -n '__ovl_using coordinator' -l advertise-endpoint -x -d 'IP[:PORT] that invites point to (repeatable)'
+
+# ovl join TOKEN
+complete -c ovl -n '__ovl_using join' -l name -x -d "this node's name (default: the hostname)"
+complete -c ovl -n '__ovl_using join' -s i -l interface -x -d 'TUN device name (default: ovl0)'
+complete -c ovl -n '__ovl_using join' -l listen-port -x -d 'UDP port for WireGuard (default: 51820)'
+complete -c ovl -n '__ovl_using join' -l no-start -d 'only enroll, then exit (for provisioning scripts)'
+
+# ovl invite [options] | ovl invite list | ovl invite revoke ID
+complete -c ovl -n '__ovl_using invite' -a list -d 'list invites'
+complete -c ovl -n '__ovl_using invite' -a revoke -d 'revoke an invite'
+complete -c ovl -n '__ovl_using invite' -l uses -x -d 'how many nodes may join with it (default: 1)'
+complete -c ovl -n '__ovl_using invite' -l reusable -d 'no limit on uses (until it expires)'
+complete -c ovl -n '__ovl_using invite' -l expires -x -a '90m 24h 7d 30d' -d 'lifetime (default: 24h)'
+complete -c ovl -n '__ovl_using invite' -l group -x -d 'group for nodes joining with it (repeatable)'
+complete -c ovl -n '__ovl_using invite' -l ephemeral -d 'nodes are removed a few minutes after going offline'
+complete -c ovl -n '__ovl_using invite' -l name -x -d 'name for the node that joins with it'
+
+# status, nodes, invite list, invite revoke ID, remove NODE, rename NODE NEW_NAME,
+# down, genkey and pubkey take only the global options.
