@@ -43,7 +43,7 @@ complete -c ovl -f
 
 # Global options
 complete -c ovl -l state-dir -x -a '(__fish_complete_directories)' -d 'state directory (default: /var/lib/ovl)'
-complete -c ovl -s v -l verbose -d 'more log output (-vv for debug)'
+complete -c ovl -s v -l verbose -d 'debug log output'
 complete -c ovl -l json -d 'print data as JSON'
 complete -c ovl -l version -d 'print the version and exit'
 complete -c ovl -s h -l help -d 'print help and exit'

@@ -70,8 +70,10 @@ int cmd_status(const GlobalOptions& g) {
     return kExitOk;
   }
   if (r["self"].is_null()) {
-    std::printf("%s; this node is %s\n", r["coordinator"].get<bool>() ? "coordinator running" : "not a member yet",
-                r["control"].get<std::string>().c_str());
+    if (r["control"] == "none")
+      std::printf("coordinator only: no node runs on this host (see `ovl nodes`)\n");
+    else
+      std::printf("not a member of a network yet (control link %s)\n", r["control"].get<std::string>().c_str());
     return kExitOk;
   }
   auto& s = r["self"];

@@ -69,8 +69,6 @@ control::NodeRecord create_network(const StatePaths& paths, store::Db& db, const
   }
   auto coord_key = crypto::generate_private_key(io::system_rng());
   store::write_key_file(paths.coordinator_key, coord_key);
-  auto node_key = store::load_or_create_key(paths.node_key, io::system_rng());
-
   store::CoordinatorStore reg(db);
   reg.create_network({random_hex(16), name, cidr, now_unix()});
   set_setting(db, kCoordPort, std::to_string(port));
@@ -78,6 +76,7 @@ control::NodeRecord create_network(const StatePaths& paths, store::Db& db, const
   set_setting(db, kCoordKey, crypto::to_base64(crypto::public_from_private(coord_key)));
   set_setting(db, kCoordEndpoints, join_endpoints({{net::IpAddr::v4(127, 0, 0, 1), port}}));
   if (o.coordinator_only) return {};
+  auto node_key = store::load_or_create_key(paths.node_key, io::system_rng());
   std::string node_name = o.name.empty() ? host_name() : o.name;
   auto self = reg.add_node(crypto::public_from_private(node_key), node_name, now_unix());
   set_setting(db, kName, self.name);

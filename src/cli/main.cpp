@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
 
   GlobalOptions g;
   app.add_option("--state-dir", g.state_dir, "state directory")->capture_default_str();
-  app.add_flag("-v,--verbose", g.verbose, "more log output (-vv for debug)");
+  app.add_flag("-v,--verbose", g.verbose, "debug log output");
   app.add_flag("--json", g.json, "print data as JSON");
 
   auto* genkey = app.add_subcommand("genkey", "print a new private key (base64), like `wg genkey`");
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitBadInput;
   }
   ovl::log::set_sink(timestamped);
-  ovl::log::threshold() = g.verbose >= 2 ? ovl::log::Level::debug : ovl::log::Level::info;
+  ovl::log::threshold() = g.verbose ? ovl::log::Level::debug : ovl::log::Level::info;
 
   try {
     if (*genkey) return cmd_genkey(g);

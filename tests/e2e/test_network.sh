@@ -43,7 +43,7 @@ ping_once() { nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 check "ovl up creates the network and prints a one-time invite"
-start_daemon coord -vv up --name server --network lab --cidr 100.90.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
+start_daemon coord -v up --name server --network lab --cidr 100.90.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
 wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
 TOKEN1=$(json_field token <"$WORK/coord.out")
 case "$TOKEN1" in ovl1-*) ;; *) fail "no token in: $(cat "$WORK/coord.out")";; esac
@@ -54,7 +54,7 @@ log "  network up, server is $SERVER_IP"
 
 check "a joins with the single-use token; time from join to the first ping answer"
 t0=$(now_ms)
-start_daemon a -vv join "$TOKEN1" --name alpha
+start_daemon a -v join "$TOKEN1" --name alpha
 wait_for grep -q joined "$WORK/a.out" --timeout 10 || fail "a did not join: $(cat "$WORK/a.log")"
 t_ip=$(now_ms)
 A_IP=$(sed -n 's/.*(\(.*\))$/\1/p' "$WORK/a.out")
