@@ -127,6 +127,11 @@ TEST_CASE("keys: base64 like wg(8), clamping, constant-time compare") {
   REQUIRE(back);
   CHECK(back->b == k.b);
   CHECK_FALSE(parse_key("not base64"));
+  // libsodium alone would read a byte >= 0x80 as '/': such a string is no key.
+  std::string mangled = s;
+  mangled[10] = static_cast<char>(0xc3);
+  CHECK_FALSE(parse_secret(mangled));
+  CHECK_FALSE(from_base64url("ab\xff"));
   CHECK_FALSE(parse_key(to_base64(std::vector<uint8_t>(31, 1))));
   CHECK(ct_equal(k.b, back->b));
   back->b[5] ^= 1;

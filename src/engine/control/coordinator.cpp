@@ -12,8 +12,24 @@ struct Coordinator::Conn {
   net::Endpoint remote;
   std::unique_ptr<SecureChannel> ch;
   std::optional<int64_t> node;  // set once the hello was accepted
+  uint16_t listen_port = 0;
   bool closing = false;
 };
+
+// A node's candidates, its public mapping first: what STUN told it, or else a
+// guess from the control link's source address and its WireGuard port (right
+// behind a port-preserving NAT). The coordinator's own node connects over
+// loopback, which teaches nothing.
+std::vector<net::Endpoint> Coordinator::candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
+                                                   const std::optional<net::Endpoint>& reflexive) {
+  std::vector<net::Endpoint> eps;
+  bool loopback = c.remote.ip.v6 ? c.remote.ip == *net::IpAddr::parse("::1") : c.remote.ip.b[0] == 127;
+  if (reflexive) eps.push_back(*reflexive);
+  else if (c.listen_port && !loopback) eps.push_back({c.remote.ip, c.listen_port});
+  for (auto& e : lan)
+    if (std::find(eps.begin(), eps.end(), e) == eps.end()) eps.push_back(e);
+  return eps;
+}
 
 Coordinator::Coordinator(Registry& reg, const crypto::SecretKey& key, crypto::Rng& rng,
                          std::function<int64_t()> wall_ns, std::vector<net::Endpoint> advertise)
@@ -115,7 +131,7 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
   if (!c.node) return fail(c, "protocol", "the first message must be hello", out);
   if (std::holds_alternative<Ping>(m)) return send(c, encode(Pong{}), out);
   if (auto* u = std::get_if<EndpointsUpdate>(&m)) {
-    reg_.set_endpoints(*c.node, u->endpoints);
+    reg_.set_endpoints(*c.node, candidates(c, u->endpoints, u->reflexive));
     if (auto n = reg_.node_by_key(c.ch->remote_key())) {
       Delta d;
       d.upsert.push_back(peer_info(*n));
@@ -159,10 +175,8 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   }
   // The observed source address with the node's WireGuard port is a good
   // first candidate: behind a port-preserving NAT it is the public mapping.
-  std::vector<net::Endpoint> eps;
-  if (h.listen_port) eps.push_back({c.remote.ip, h.listen_port});
-  for (auto& e : h.endpoints)
-    if (std::find(eps.begin(), eps.end(), e) == eps.end()) eps.push_back(e);
+  c.listen_port = h.listen_port;
+  auto eps = candidates(c, h.endpoints, h.reflexive);
   reg_.set_endpoints(node->id, eps);
   reg_.touch(node->id, now);
   node->endpoints = eps;
@@ -179,15 +193,19 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   online_[node->id] = c.id;
   offline_since_.erase(node->id);
 
+  // The others' delta first: it takes the next version, and the full map
+  // below already holds this node as online, so it must carry that version
+  // too. Labelled with the version before the event, the newcomer's map
+  // would look one behind and its next delta would skip a number.
+  Delta d;
+  d.upsert.push_back(peer_info(*node));
+  broadcast(d, out, c.id);
   auto net = reg_.network();
   send(c, encode(Welcome{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}}), out);
   FullMap m;
   m.version = version_;
   for (auto& n : reg_.nodes()) m.peers.push_back(peer_info(n));
   send(c, encode(m), out);
-  Delta d;
-  d.upsert.push_back(peer_info(*node));
-  broadcast(d, out, c.id);
 }
 
 CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {

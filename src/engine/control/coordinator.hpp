@@ -77,6 +77,8 @@ class Coordinator {
   void send(Conn& c, const std::string& json, CoordinatorOutput& out);
   void broadcast(const Delta& d, CoordinatorOutput& out, std::optional<ConnId> except = std::nullopt);
   PeerInfo peer_info(const NodeRecord& n) const;
+  static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
+                                               const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);
 
   Registry& reg_;

@@ -91,6 +91,19 @@ struct Reader {
   }
 };
 
+// An optional "reflexive" endpoint field; false if present but malformed.
+bool read_reflexive(const json& j, std::optional<net::Endpoint>& out, std::string* why) {
+  auto it = j.find("reflexive");
+  if (it == j.end()) return true;
+  if (it->is_string())
+    if (auto e = net::Endpoint::parse(it->get<std::string>())) {
+      out = *e;
+      return true;
+    }
+  if (why) *why = "field \"reflexive\" must be an endpoint";
+  return false;
+}
+
 std::optional<PeerInfo> read_peer(const json& j, std::string* why) {
   if (!j.is_object()) {
     if (why) *why = "peer must be an object";
@@ -139,9 +152,11 @@ std::string encode(const Message& m) {
         if constexpr (std::is_same_v<T, Hello>) {
           j = {{"type", "hello"}, {"name", v.name}, {"hostname", v.hostname}, {"listen_port", v.listen_port},
                {"endpoints", endpoints_json(v.endpoints)}};
+          if (v.reflexive) j["reflexive"] = v.reflexive->str();
           if (v.invite_id) j["enroll"] = {{"invite", *v.invite_id}, {"secret", v.invite_secret.value_or("")}};
         } else if constexpr (std::is_same_v<T, EndpointsUpdate>) {
           j = {{"type", "endpoints"}, {"endpoints", endpoints_json(v.endpoints)}};
+          if (v.reflexive) j["reflexive"] = v.reflexive->str();
         } else if constexpr (std::is_same_v<T, Ping>) {
           j = {{"type", "ping"}};
         } else if constexpr (std::is_same_v<T, Pong>) {
@@ -183,6 +198,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     h.hostname = j.contains("hostname") ? r.str("hostname") : std::string();
     h.listen_port = static_cast<uint16_t>(r.integer("listen_port", 0, 65535));
     h.endpoints = r.endpoints("endpoints");
+    if (!read_reflexive(j, h.reflexive, why)) return std::nullopt;
     if (auto it = j.find("enroll"); it != j.end()) {
       if (!it->is_object()) return r.fail("enroll must be an object"), std::nullopt;
       Reader e{*it, why};
@@ -194,8 +210,8 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     return h;
   }
   if (type == "endpoints") {
-    EndpointsUpdate u{r.endpoints("endpoints")};
-    if (!r.ok) return std::nullopt;
+    EndpointsUpdate u{r.endpoints("endpoints"), std::nullopt};
+    if (!r.ok || !read_reflexive(j, u.reflexive, why)) return std::nullopt;
     return u;
   }
   if (type == "ping") return Ping{};

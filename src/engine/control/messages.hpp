@@ -4,9 +4,9 @@
 //
 // node -> coordinator
 //   {"type":"hello", "name":"", "hostname":"laptop", "listen_port":51820,
-//    "endpoints":["192.168.1.2:51820"],
+//    "endpoints":["192.168.1.2:51820"], "reflexive":"203.0.113.10:51820" (if known),
 //    "enroll":{"invite":"<16 hex>", "secret":"<base64url>"}}   (only when joining)
-//   {"type":"endpoints", "endpoints":[...]}                    (candidates changed)
+//   {"type":"endpoints", "endpoints":[...], "reflexive":"203.0.113.10:40001"}  (candidates changed)
 //   {"type":"ping"}                                            (link liveness)
 //
 // coordinator -> node
@@ -50,12 +50,14 @@ struct Hello {
   std::string name;      // explicit name ("" = let the invite or the hostname decide)
   std::string hostname;  // fallback name
   uint16_t listen_port = 0;
-  std::vector<net::Endpoint> endpoints;
+  std::vector<net::Endpoint> endpoints;      // LAN candidates
+  std::optional<net::Endpoint> reflexive;    // public mapping learned by STUN
   std::optional<std::string> invite_id;      // enrolling
   std::optional<std::string> invite_secret;  // base64url; present with invite_id
 };
 struct EndpointsUpdate {
   std::vector<net::Endpoint> endpoints;
+  std::optional<net::Endpoint> reflexive;
 };
 struct Ping {};
 struct Pong {};

@@ -45,7 +45,14 @@ void NodeAgent::set_invite(const std::string& id, const std::string& secret) {
   invite_secret_ = secret;
 }
 
-void NodeAgent::set_endpoints(std::vector<net::Endpoint> eps) { endpoints_ = std::move(eps); }
+std::vector<uint8_t> NodeAgent::set_endpoints(std::vector<net::Endpoint> lan, std::optional<net::Endpoint> reflexive) {
+  if (lan == endpoints_ && reflexive == reflexive_) return {};
+  endpoints_ = std::move(lan);
+  reflexive_ = std::move(reflexive);
+  if (!linked()) return {};  // the next hello carries them
+  ch_->send(encode(EndpointsUpdate{endpoints_, reflexive_}));
+  return ch_->take_output();
+}
 
 std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) {
   ch_ = SecureChannel::client(key_, coordinator_, rng, wall_ns);
@@ -55,6 +62,7 @@ std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) 
   h.hostname = hostname_;
   h.listen_port = listen_port_;
   h.endpoints = endpoints_;
+  h.reflexive = reflexive_;
   if (invite_id_) {
     h.invite_id = invite_id_;
     h.invite_secret = invite_secret_;

@@ -38,7 +38,9 @@ class NodeAgent {
 
   // Enroll on the next link (joining). Cleared once the coordinator welcomed us.
   void set_invite(const std::string& invite_id, const std::string& secret_b64url);
-  void set_endpoints(std::vector<net::Endpoint> eps);  // local candidates to report
+  // Local candidates and the STUN-learned public mapping. Returns the bytes
+  // of an update to send when a link is up and they changed (else empty).
+  std::vector<uint8_t> set_endpoints(std::vector<net::Endpoint> lan, std::optional<net::Endpoint> reflexive);
   void restore(NetState s) { state_ = std::move(s); }
 
   // A new TCP link is up: returns the bytes to write (handshake + hello).
@@ -72,6 +74,7 @@ class NodeAgent {
   uint16_t listen_port_;
   std::optional<std::string> invite_id_, invite_secret_;
   std::vector<net::Endpoint> endpoints_;
+  std::optional<net::Endpoint> reflexive_;
   std::unique_ptr<SecureChannel> ch_;
   NetState state_;
   bool welcomed_ = false;

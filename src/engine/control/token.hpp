@@ -17,6 +17,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -42,6 +43,8 @@ struct Token {
 enum class TokenError { not_a_token, corrupted, unsupported_version, no_endpoints };
 const char* describe(TokenError e);  // never echoes token content
 
+// Throws std::invalid_argument for a token no node could use (no endpoint,
+// more than kMaxTokenEndpoints, a port of 0).
 std::string encode_token(const Token& t);
 std::variant<Token, TokenError> decode_token(std::string_view s);  // surrounding whitespace allowed
 

@@ -72,7 +72,20 @@ static std::string encode(std::span<const uint8_t> bytes, int variant) {
   return s;
 }
 
+// libsodium 1.0.18 decodes bytes >= 0x80 as if they were '/' or '_' (a
+// signed-char slip), so two different strings could decode to one key: the
+// alphabet is checked here first.
+static bool in_alphabet(std::string_view s, bool url) {
+  for (char c : s) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              (url ? (c == '-' || c == '_') : (c == '+' || c == '/' || c == '='));
+    if (!ok) return false;
+  }
+  return true;
+}
+
 static std::optional<std::string> decode(std::string_view s, int variant) {
+  if (!in_alphabet(s, variant == sodium_base64_VARIANT_URLSAFE_NO_PADDING)) return std::nullopt;
   std::string out(s.size(), '\0');
   size_t len = 0;
   const char* end = nullptr;

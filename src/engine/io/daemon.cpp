@@ -6,6 +6,7 @@
 #include "engine/io/interfaces.hpp"
 #include "engine/io/system_env.hpp"
 #include "engine/log.hpp"
+#include "engine/nat/candidates.hpp"
 #include "store/kv.hpp"
 
 namespace ovl::io {
@@ -69,7 +70,7 @@ void Daemon::Impl::start_node() {
   if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
   std::vector<net::Endpoint> eps;
   for (auto& a : local_addresses({n.tun_name})) eps.push_back({a, udp->port()});
-  agent->set_endpoints(eps);
+  agent->set_endpoints(eps, std::nullopt);
 
   // Come back up from the cached map: tunnels work while the coordinator is away.
   if (auto cached = store::kv_get(*opts.db, kNetStateKey)) {
@@ -89,7 +90,16 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
   plane = std::make_unique<PacketPlane>(io, *device, *tun, *udp);
+  plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
   plane->start();
+  // The coordinator's own node reaches it over loopback, where STUN would
+  // only say "127.0.0.1"; its interface addresses are its candidates.
+  const auto& ce = n.coordinator_endpoints;
+  bool local = !ce.empty() && (ce.front().ip.v6 ? ce.front().ip == *net::IpAddr::parse("::1") : ce.front().ip.b[0] == 127);
+  if (!ce.empty() && !local) {
+    discovery = std::make_unique<nat::Discovery>(n.coordinator_endpoints.front());
+    run_discovery();
+  }
   log::info("overlay up: %s is %s on %s (%s)", w.self.name.c_str(), w.self.ip.str().c_str(), n.tun_name.c_str(),
             w.network.name.c_str());
 }
@@ -112,7 +122,7 @@ void Daemon::Impl::apply_map() {
     // so a roamed-to address learned from real traffic is not overridden.
     auto prev = applied.find(key);
     if (prev == applied.end() || prev->second != p.endpoints) {
-      if (!p.endpoints.empty()) c.endpoint = p.endpoints.front();
+      c.endpoint = nat::choose_endpoint(p.endpoints, st.welcome->self.endpoints, local_subnets({opts.node->tun_name}));
       applied[key] = p.endpoints;
     }
     device->set_peer(c, now);
@@ -132,6 +142,43 @@ void Daemon::Impl::apply_map() {
     // A full or read-only disk must not take the running network down.
     log::warn("could not save the network map: %s", e.what());
   }
+}
+
+// Non-WireGuard datagrams on the node's port: STUN requests (when this host
+// runs the coordinator on the same port) and answers to our own requests.
+void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from) {
+  if (!nat::is_stun(d)) return;
+  if (opts.coordinator) {
+    net::Endpoint adv = opts.coordinator->advertise.empty() ? net::Endpoint{} : opts.coordinator->advertise.front();
+    if (nat::parse_request(d)) {
+      answer_stun(d, from, *udp, adv);
+      return;
+    }
+  }
+  auto r = nat::parse_response(d);
+  if (r && discovery && discovery->on_response(*r, from, monotonic_now())) {
+    log::info("public address %s (%s mapping)", discovery->reflexive() ? discovery->reflexive()->str().c_str() : "?",
+              nat::describe(discovery->mapping()));
+    report_endpoints();
+  }
+}
+
+void Daemon::Impl::report_endpoints() {
+  std::vector<net::Endpoint> eps;
+  for (auto& a : local_addresses({opts.node->tun_name})) eps.push_back({a, udp->port()});
+  link_write(agent->set_endpoints(eps, discovery ? discovery->reflexive() : std::nullopt));
+}
+
+void Daemon::Impl::run_discovery() {
+  std::vector<nat::Discovery::Send> out;
+  discovery->on_timer(monotonic_now(), system_rng(), out);
+  for (auto& s : out) udp->send(s.to, s.bytes);
+  auto next = discovery->next_deadline();
+  discovery_timer.expires_at(std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(next)));
+  discovery_timer.async_wait([this](const std::error_code& ec) {
+    if (!ec && !stopping) run_discovery();
+  });
 }
 
 void Daemon::Impl::connect_link() {

@@ -14,6 +14,7 @@
 #include "engine/io/daemon.hpp"
 #include "engine/io/packet_plane.hpp"
 #include "engine/io/udp_socket.hpp"
+#include "engine/nat/discovery.hpp"
 #include "engine/wg/device.hpp"
 #include "tun/tun_device.hpp"
 
@@ -30,6 +31,18 @@ struct ControlConn {
   bool writing = false;
   bool close_after_flush = false;
   explicit ControlConn(asio::io_context& io) : sock(io) {}
+};
+
+// A UDP socket that only answers STUN Binding requests: the coordinator's
+// port when no node shares it, and the port above it that lets nodes tell
+// how their NAT maps.
+struct StunSocket {
+  UdpSocket udp;
+  asio::posix::stream_descriptor wait;
+  net::Endpoint advertised;  // what SOURCE-ADDRESS says (classic clients)
+  std::array<uint8_t, 2048> buf{};
+  StunSocket(asio::io_context& io, uint16_t port, net::Endpoint adv) : udp(port), wait(io, udp.fd()), advertised(adv) {}
+  ~StunSocket() { wait.release(); }
 };
 
 struct Daemon::Impl : control::CoordinatorOutput {
@@ -58,6 +71,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   net::Endpoint current_endpoint;
   std::chrono::steady_clock::time_point last_rx{};
   bool enrolled_reported = false;
+  std::unique_ptr<nat::Discovery> discovery;
+  asio::steady_timer discovery_timer{io};
 
   // --- coordinator role ---
   std::unique_ptr<control::Coordinator> coord;
@@ -65,6 +80,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::map<control::ConnId, std::unique_ptr<ControlConn>> conns;
   control::ConnId next_conn = 1;
   asio::steady_timer ephemeral_timer{io};
+  std::vector<std::unique_ptr<StunSocket>> stun_sockets;
 
   // --- local API ---
   std::unique_ptr<asio::local::stream_protocol::acceptor> api;
@@ -82,6 +98,9 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void schedule_reconnect();
   void schedule_ping();
   void apply_map();
+  void on_other_udp(std::span<uint8_t> d, const net::Endpoint& from);
+  void run_discovery();
+  void report_endpoints();
   void stop(int code, const std::string& why = {});
 
   // daemon_servers.cpp
@@ -93,6 +112,10 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void write(control::ConnId c, std::span<const uint8_t> bytes) override;
   void close(control::ConnId c) override;
   void schedule_ephemeral();
+  void open_stun_socket(uint16_t port);
+  void read_stun(StunSocket& s);
+  // Answers a STUN Binding request (true if `d` was one).
+  bool answer_stun(std::span<const uint8_t> d, const net::Endpoint& from, UdpSocket& via, const net::Endpoint& adv);
   void start_api();
   void accept_api();
 

@@ -4,6 +4,7 @@
 
 #include "engine/io/daemon_impl.hpp"
 #include "engine/io/system_env.hpp"
+#include "engine/nat/stun.hpp"
 #include "engine/log.hpp"
 
 namespace ovl::io {
@@ -38,6 +39,11 @@ void Daemon::Impl::start_coordinator() {
   acceptor->listen();
   accept_control();
   schedule_ephemeral();
+  // STUN on the coordinator's UDP port (unless this host's node already
+  // listens there and answers it) and on the port above it.
+  bool node_shares_port = opts.node && opts.node->listen_port == c.port;
+  if (!node_shares_port) open_stun_socket(c.port);
+  open_stun_socket(static_cast<uint16_t>(c.port + 1));
   log::info("coordinator listening on TCP port %u", static_cast<unsigned>(c.port));
 }
 
@@ -138,6 +144,44 @@ void Daemon::Impl::schedule_ephemeral() {
     coord->expire_ephemeral(opts.coordinator->ephemeral_grace_s, *this);
     schedule_ephemeral();
   });
+}
+
+// ---- STUN ----
+
+void Daemon::Impl::open_stun_socket(uint16_t port) {
+  net::Endpoint adv = opts.coordinator->advertise.empty() ? net::Endpoint{} : opts.coordinator->advertise.front();
+  adv.port = port;
+  try {
+    stun_sockets.push_back(std::make_unique<StunSocket>(io, port, adv));
+    read_stun(*stun_sockets.back());
+  } catch (const std::exception& e) {
+    // Without it nodes still learn their mapping, just not how their NAT maps.
+    log::warn("no STUN on UDP port %u: %s", static_cast<unsigned>(port), e.what());
+  }
+}
+
+void Daemon::Impl::read_stun(StunSocket& s) {
+  s.wait.async_wait(asio::posix::descriptor_base::wait_read, [this, &s](const std::error_code& ec) {
+    if (ec) return;
+    for (int i = 0; i < 64; ++i) {
+      net::Endpoint from;
+      ssize_t n = s.udp.recv(s.buf, from);
+      if (n < 0) break;
+      answer_stun({s.buf.data(), static_cast<size_t>(n)}, from, s.udp, s.advertised);
+    }
+    read_stun(s);
+  });
+}
+
+bool Daemon::Impl::answer_stun(std::span<const uint8_t> d, const net::Endpoint& from, UdpSocket& via,
+                               const net::Endpoint& adv) {
+  if (!nat::is_stun(d)) return false;
+  auto req = nat::parse_request(d);
+  if (!req) return true;  // a response or junk: nothing to answer
+  // The answer is about as large as the request: no amplification.
+  auto resp = nat::binding_response(*req, from, adv);
+  via.send(from, resp);
+  return true;
 }
 
 // ---- local API ----

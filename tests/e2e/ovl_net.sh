@@ -1,0 +1,31 @@
+# Helpers for tests that run ovl networks (coordinator + nodes). Source after lib.sh.
+#
+#   ovl_daemon HOST ARGS...   `ovl --state-dir $WORK/state-HOST ARGS` in HOST's namespace,
+#                             in the background; stdout in $WORK/HOST.out, log in
+#                             $WORK/HOST.log; its pid in PID_HOST
+#   ovl_cli HOST ARGS...      the CLI against HOST's state dir (foreground)
+#   overlay_ip HOST           HOST's overlay address, from `ovl status --json`
+#   token_from FILE           the "token" field of the first JSON line in FILE
+
+ovl_daemon() {
+  local h=$1; shift
+  # `ip netns exec` directly (not through a shell function) so that $! is ovl's own pid
+  ip netns exec "$(ns "$h")" "$OVL_BIN" --state-dir "$WORK/state-$h" "$@" >"$WORK/$h.out" 2>"$WORK/$h.log" &
+  printf -v "PID_$h" '%s' "$!"
+  LAB_PIDS+=("$!")
+  LAB_LOGS+=("$WORK/$h.log")
+}
+ovl_cli() { local h=$1; shift; nsx "$h" "$OVL_BIN" --state-dir "$WORK/state-$h" "$@"; }
+overlay_ip() { ovl_cli "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["self"]["ip"])'; }
+has_overlay_ip() { [ -n "$(overlay_ip "$1" 2>/dev/null)" ]; }
+token_from() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["token"])' "$1"; }
+joined() { grep -q joined "$WORK/$1.out"; }
+ping_once() { nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# peer_path HOST PEERNAME: the path `ovl status --json` on HOST reports for PEERNAME
+peer_path() {
+  ovl_cli "$1" --json status | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["peers"]:
+    if p["name"] == sys.argv[1]: print(p["path"])' "$2"
+}

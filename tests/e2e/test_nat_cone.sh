@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Nodes behind NATs (issue 4, first part): a coordinator on a public host; a behind a cone
+# NAT, b behind another cone NAT, a2 on a's LAN. Every pair connects directly: cone x cone
+# through the public mappings, a <-> a2 over their LAN (no hairpin through the router).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/natlab.sh"
+. "$(dirname "$0")/ovl_net.sh"
+lab_init nat_cone
+need_ovl
+natlab_up cone cone
+
+ovl_daemon coord up --name hub --network natlab --cidr 100.92.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
+wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+wait_for has_overlay_ip coord --timeout 10 || fail "the hub did not come up"
+TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+
+ovl_daemon a join "$TOKEN" --name a
+wait_for joined a --timeout 15 || fail "a did not join: $(tail -3 "$WORK/a.log")"
+check "cone x cone: time from b's join to b's first ping answer from a"
+t0=$(now_ms)
+ovl_daemon b join "$TOKEN" --name b
+wait_for joined b --timeout 15 || fail "b did not join: $(tail -3 "$WORK/b.log")"
+A_IP=$(overlay_ip a)
+wait_for --timeout 15 ping_once b "$A_IP" || fail "b cannot ping a"
+log "  b joined and reached a through both NATs in $(( $(now_ms) - t0 )) ms"
+ovl_daemon a2 join "$TOKEN" --name a2
+wait_for joined a2 --timeout 15 || fail "a2 did not join: $(tail -3 "$WORK/a2.log")"
+declare -A IP
+for h in coord a b a2; do IP[$h]=$(overlay_ip "$h"); done
+
+check "every pair pings over the overlay"
+for x in coord a b a2; do
+  for y in coord a b a2; do
+    [ "$x" = "$y" ] && continue
+    wait_for --timeout 15 ping_once "$x" "${IP[$y]}" || fail "$x cannot ping $y (${IP[$y]})"
+  done
+done
+log "  12 directions ok"
+
+check "the paths are direct, and a <-> a2 goes over the LAN"
+for pair in "a b" "b a" "a a2" "a2 a" "a hub" "b hub"; do
+  set -- $pair
+  p=$(peer_path "$1" "$2")
+  [ "$p" = direct ] || fail "$1 -> $2 path is '$p', expected direct"
+done
+ep=$(ovl_cli a --json status | python3 -c '
+import json,sys
+print([p["endpoint"] for p in json.load(sys.stdin)["peers"] if p["name"]=="a2"][0])')
+case "$ep" in 192.168.1.3:*) log "  a reaches a2 at $ep (LAN)";; *) fail "a reaches a2 at $ep, not over the LAN";; esac
+ep=$(ovl_cli a --json status | python3 -c '
+import json,sys
+print([p["endpoint"] for p in json.load(sys.stdin)["peers"] if p["name"]=="b"][0])')
+case "$ep" in 203.0.113.20:*) log "  a reaches b at $ep (b's public mapping)";; *) fail "a reaches b at $ep";; esac
+
+check "iperf3 between the two NATed nodes works"
+nsx b iperf3 -s -1 -D >/dev/null 2>&1
+wait_for --timeout 5 bash -c "ip netns exec $(ns b) ss -Hltn 'sport = :5201' | grep -q ."
+out=$(nsx a timeout 20 iperf3 -c "${IP[b]}" -t 2 -J) || fail "iperf3 failed"
+gbps=$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,3))')
+log "  a -> b through two NATs: $gbps Gbit/s"
+
+pass
