@@ -49,6 +49,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <span>
 #include <utility>
 #include <vector>
@@ -231,10 +232,10 @@ struct Node final : Output {
   std::unique_ptr<Device> dev;
 
   bool has_psk = false;
-  std::vector<Bytes> tun_in;            // packets this node's TUN gave it
+  std::set<Bytes> tun_in;               // packets this node's TUN gave it (a few dozen distinct)
   std::set<size_t> transport_sizes{kTransportMinSize};  // sizes its transport messages may have
-  std::set<Bytes> sent_exact, sent_loose;               // deliverable datagrams it sent
-  std::set<std::pair<uint32_t, uint64_t>> nonces;       // (receiver, counter) it used
+  std::set<Bytes> sent_loose;                           // deliverable datagrams it sent (loose)
+  std::unordered_map<uint32_t, uint64_t> next_counter;  // per receiver index: the least unused counter
   std::set<net::Endpoint> trusted;                      // where it may send initiations/data
   std::set<Bytes> authenticated;                        // (loose) datagrams it accepted
   std::set<Bytes> written;                              // datagrams that produced a TUN write
@@ -283,7 +284,7 @@ class World {
   uint8_t header_;
   PeerConfig config_for(int x, bool with_endpoint) const;
   void deliver(int to, const net::Endpoint& from, Bytes d);
-  void tun(int x, const Bytes& pkt);
+  void tun(int x, const Bytes& pkt, bool known = false);
   void timers();
   void mutate_and_deliver(Sent s, uint8_t flags, Reader& r);
   void peer_op(uint8_t flags);
@@ -329,7 +330,6 @@ PeerConfig World::config_for(int x, bool with_endpoint) const {
 }
 
 void World::on_send(Node& x, const net::Endpoint& to, std::span<const uint8_t> d) {
-  const Bytes bytes(d.begin(), d.end());
   const auto type = message_type(d);
   check(type.has_value(), "a device sends only well-formed WireGuard messages");
   check(d.size() <= kInitiationSize || *type == MsgType::transport, "handshake messages are at most 148 bytes");
@@ -347,6 +347,10 @@ void World::on_send(Node& x, const net::Endpoint& to, std::span<const uint8_t> d
     case MsgType::response:
       check(in_udp && to == ctx_from && ctx_type == MsgType::initiation, "responses answer an initiation");
       ctx_sent_response = true;
+      // A new session towards the initiator's index: its counters start over
+      // (under new keys). Only a replayed initiation, after the peer was
+      // removed and added again, can reuse an index.
+      x.next_counter.erase(parse_response(d)->receiver);
       break;
     case MsgType::initiation:
     case MsgType::transport:
@@ -357,8 +361,11 @@ void World::on_send(Node& x, const net::Endpoint& to, std::span<const uint8_t> d
 
   if (*type == MsgType::transport) {
     check(x.transport_sizes.count(d.size()) > 0, "transport size is 32 + a packet padded to 16");
+    // One session's counters go out strictly increasing: never a nonce twice.
     auto h = parse_transport_header(d);
-    check(x.nonces.insert({h->receiver, h->counter}).second, "a transport counter is never reused");
+    auto [it, fresh] = x.next_counter.try_emplace(h->receiver, 0);
+    check(h->counter >= it->second, "a transport counter is never reused");
+    it->second = h->counter + 1;
     if (ctx == Ctx::tun && ctx_node == x.id && d.data() + kTransportHeaderSize == ctx_pkt) {
       // The packet was encrypted in place inside the caller's buffer.
       check(d.size() == kTransportMinSize + pad16(ctx_plain.size()), "in-place transport size");
@@ -370,7 +377,7 @@ void World::on_send(Node& x, const net::Endpoint& to, std::span<const uint8_t> d
   }
 
   if (!keep_sent) return;
-  x.sent_exact.insert(bytes);
+  const Bytes bytes(d.begin(), d.end());
   x.sent_loose.insert(loose(bytes));
   inflight.push_back({x.id, bytes});
   if (inflight.size() > kMaxInFlight) inflight.pop_front();
@@ -392,6 +399,7 @@ void World::on_write(Node& x, std::span<const uint8_t> p) {
   // the zero padding (as in Linux WireGuard), but not past it.
   bool found = false;
   for (const Bytes& q : y.tun_in) {
+    if (q.empty()) continue;
     const size_t common = std::min(q.size(), p.size());
     if (std::memcmp(q.data(), p.data(), common) != 0) continue;
     if (p.size() > q.size() &&
@@ -441,10 +449,12 @@ void World::deliver(int to, const net::Endpoint& from, Bytes d) {
   ctx = Ctx::none;
 }
 
-void World::tun(int x, const Bytes& pkt) {
+void World::tun(int x, const Bytes& pkt, bool known) {
   Node& node = n[x];
-  if (node.tun_in.size() < 4 * kMaxOps) node.tun_in.push_back(pkt);
-  node.transport_sizes.insert(kTransportMinSize + pad16(pkt.size()));
+  if (!known) {
+    node.tun_in.insert(pkt);
+    node.transport_sizes.insert(kTransportMinSize + pad16(pkt.size()));
+  }
   ExactBuf buf(kHeadroom + pkt.size() + kTailroom);
   std::memset(buf.data(), 0xee, buf.cap);
   uint8_t* p = buf.data() + kHeadroom;
@@ -636,7 +646,7 @@ void World::run(Reader& r) {
         const Bytes pkt = ipv4_packet(f.overlay4[x], f.overlay4[1 - x], Bytes(12, 'b'));
         for (size_t i = 0; i < count; ++i) {
           keep_sent = i + 2 >= count;  // the last two survive
-          tun(x, pkt);
+          tun(x, pkt, i > 0);
         }
         keep_sent = true;
         break;

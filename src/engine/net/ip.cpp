@@ -103,7 +103,14 @@ std::optional<Endpoint> Endpoint::parse(std::string_view s) {
 }
 
 std::string Endpoint::str() const {
-  return ip.v6 ? "[" + ip.str() + "]:" + std::to_string(port) : ip.str() + ":" + std::to_string(port);
+  // Built by appends: GCC 12 warns falsely (-Wrestrict) on "[" + string.
+  std::string r;
+  if (ip.v6) r += '[';
+  r += ip.str();
+  if (ip.v6) r += ']';
+  r += ':';
+  r += std::to_string(port);
+  return r;
 }
 
 }  // namespace ovl::net
