@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The NAT matrix (issue 4), for the cases that connect directly without a relay:
+#   none x symmetric  -> direct (the NATed side reaches out; the public side follows it)
+#   cone x none       -> direct
+# Each case: nodes joined with tokens, the path `ovl status --json` reports, ping, and a
+# short iperf3; the time from join to the first answer is printed.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/natlab.sh"
+. "$(dirname "$0")/ovl_net.sh"
+lab_init nat_matrix
+need_ovl
+
+run_case() { # NAT_A NAT_B
+  local na=$1 nb=$2 t0 a_ip b_ip p
+  check "$na x $nb"
+  natlab_up "$na" "$nb"
+  ovl_daemon coord up --name hub --network m --cidr 100.93.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
+  wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+  local token
+  token=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  ovl_daemon a join "$token" --name a
+  wait_for joined a --timeout 15 || fail "a did not join"
+  t0=$(now_ms)
+  ovl_daemon b join "$token" --name b
+  wait_for joined b --timeout 15 || fail "b did not join"
+  a_ip=$(overlay_ip a); b_ip=$(overlay_ip b)
+  wait_for --timeout 20 ping_once b "$a_ip" || fail "$na x $nb: b cannot ping a"
+  log "  b joined and reached a in $(( $(now_ms) - t0 )) ms"
+  wait_for --timeout 10 ping_once a "$b_ip" || fail "$na x $nb: a cannot ping b"
+  for pair in "a b" "b a"; do
+    set -- $pair
+    p=$(peer_path "$1" "$2")
+    [ "$p" = direct ] || fail "$na x $nb: $1 -> $2 path is '$p', expected direct"
+  done
+  nsx b iperf3 -s -1 -D >/dev/null 2>&1
+  wait_for --timeout 5 bash -c "ip netns exec $(ns b) ss -Hltn 'sport = :5201' | grep -q ."
+  local gbps
+  gbps=$(nsx a timeout 20 iperf3 -c "$b_ip" -t 2 -J | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,3))') \
+    || fail "$na x $nb: iperf3 failed"
+  log "  direct both ways; iperf3 a -> b $gbps Gbit/s"
+  lab_reset
+}
+
+# lab_reset: tear the namespaces of one case down before the next.
+lab_reset() {
+  local n p
+  for p in "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${LAB_PIDS[@]}"; do wait_for pid_gone "$p" --timeout 5 || kill -9 "$p" 2>/dev/null; done
+  for n in "${LAB_NS[@]}"; do ip netns pids "$(ns "$n")" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$(ns "$n")"; done
+  LAB_NS=(); LAB_PIDS=(); LAB_LOGS=()
+  rm -rf "$WORK"/state-* "$WORK"/*.out "$WORK"/*.log
+}
+
+run_case none symmetric
+run_case cone none
+pass
