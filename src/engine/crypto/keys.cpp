@@ -39,6 +39,7 @@ void SystemRng::fill(std::span<uint8_t> out) { randombytes_buf(out.data(), out.s
 SeededRng::SeededRng(uint64_t seed) { std::memcpy(seed_.data(), &seed, sizeof seed); }
 
 void SeededRng::fill(std::span<uint8_t> out) {
+  if (out.empty()) return;
   // ChaCha20 keystream keyed by the seed; the nonce is a call counter.
   uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {};
   ++counter_;

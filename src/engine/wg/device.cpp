@@ -113,6 +113,19 @@ void Device::on_tun(std::span<uint8_t> pkt, Time now, Output& out) {
   d.send_staged(p, now, out);
 }
 
+bool Device::probe(const crypto::PublicKey& pk, const net::Endpoint& to, Time now, Output& out) {
+  Impl& d = *impl_;
+  auto it = d.by_key.find(pk);
+  if (it == d.by_key.end()) return false;
+  Peer& p = *it->second;
+  if (p.last_probe != Time::min() && now - p.last_probe < std::chrono::seconds(1)) return false;
+  p.last_probe = now;
+  bool sent = d.write_initiation(p, to, now, out);
+  if (sent && log::enabled(log::Level::debug))
+    log::debug("probing %s at %s", crypto::to_base64(pk).c_str(), to.str().c_str());
+  return sent;
+}
+
 void Device::on_timer(Time now, Output& out) {
   Impl& d = *impl_;
   if (now < d.earliest) return;

@@ -94,6 +94,11 @@ class Device {
   void on_udp(std::span<uint8_t> dgram, const net::Endpoint& from, Time now, Output& out);
   // An IP packet was read from TUN (see the buffer contract above).
   void on_tun(std::span<uint8_t> pkt, Time now, Output& out);
+  // Sends a handshake initiation to `to` without changing the peer's
+  // endpoint: a probe of another path. If the peer answers from there, the
+  // authenticated answer moves the endpoint (roaming) to the probed path.
+  // At most one probe per peer per second; false if none was sent.
+  bool probe(const crypto::PublicKey& peer, const net::Endpoint& to, Time now, Output& out);
   // Run timers due at `now`.
   void on_timer(Time now, Output& out);
   // The earliest time on_timer has something to do (Time::max() if none).

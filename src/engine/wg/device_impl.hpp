@@ -67,6 +67,7 @@ struct Device::Impl {
   }
   Time jitter();
   void send_initiation(Peer& p, Time now, bool retry, Output& out);
+  bool write_initiation(Peer& p, const net::Endpoint& to, Time now, Output& out);
   void send_staged(Peer& p, Time now, Output& out);
   void send_keepalive(Peer& p, Time now, Output& out);
   void send_packet(Peer& p, Keypair& kp, uint8_t* pkt, size_t len, Time now, Output& out);

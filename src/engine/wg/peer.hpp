@@ -43,6 +43,7 @@ struct Peer {
   Tai64n latest_timestamp{};  // greatest initiation timestamp accepted
   Time last_initiation_consumed = Time::min();
   Time last_sent_handshake = Time::min();
+  Time last_probe = Time::min();
   int handshake_attempts = 0;
   bool sent_last_minute_handshake = false;
   bool need_another_keepalive = false;

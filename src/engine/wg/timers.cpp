@@ -20,6 +20,15 @@ void Device::Impl::send_initiation(Peer& p, Time now, bool retry, Output& out) {
     timers_handshake_initiated(p, now);
     return;
   }
+  if (!write_initiation(p, *p.cfg.endpoint, now, out)) return;
+  if (log::enabled(log::Level::debug))
+    log::debug("handshake initiation to %s (%s)%s", crypto::to_base64(p.cfg.public_key).c_str(),
+               p.cfg.endpoint->str().c_str(), retry ? ", retry" : "");
+  timers_handshake_initiated(p, now);
+}
+
+// Builds a fresh initiation (replacing any pending one) and sends it to `to`.
+bool Device::Impl::write_initiation(Peer& p, const net::Endpoint& to, Time now, Output& out) {
   auto old = index.find(p.hs.local_index);
   if (old != index.end() && old->second.kp == nullptr) index.erase(old);
   uint32_t local = new_index(p, nullptr);
@@ -27,19 +36,16 @@ void Device::Impl::send_initiation(Peer& p, Time now, bool retry, Output& out) {
   if (!create_initiation(p.hs, self, p.keys, tai64n(env.wall_ns()), *env.rng, local, msg)) {
     index.erase(local);
     p.hs.clear();
-    return;
+    return false;
   }
   auto buf = std::span<uint8_t, kInitiationSize>(scratch.data(), kInitiationSize);
   serialize(msg, buf);
   p.cookies.add_macs(buf, kInitiationMac1Offset, now);
   timers_traversal(p, now);
   timers_any_authenticated_sent(p);
-  out.send_udp(*p.cfg.endpoint, buf);
+  out.send_udp(to, buf);
   p.tx_bytes += kInitiationSize;
-  if (log::enabled(log::Level::debug))
-    log::debug("handshake initiation to %s (%s)%s", crypto::to_base64(p.cfg.public_key).c_str(),
-               p.cfg.endpoint->str().c_str(), retry ? ", retry" : "");
-  timers_handshake_initiated(p, now);
+  return true;
 }
 
 void Device::Impl::stage(Peer& p, std::span<const uint8_t> pkt) {
