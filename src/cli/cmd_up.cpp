@@ -159,6 +159,9 @@ int cmd_up(const GlobalOptions& g, const UpOptions& o) {
       auto key = store::read_key_file(paths.coordinator_key);
       if (!key) throw Fail{kExitFailure, "coordinator key " + paths.coordinator_key + " is missing"};
       opts.coordinator = io::CoordinatorRole{*key, port, advertise, &reg};
+      // The embedded relay's secret: grants in welcomes are MACs under it.
+      auto relay_key = store::load_or_create_key(paths.dir + "/relay.key", io::system_rng());
+      opts.coordinator->relay_secret = relay_key.b;
     }
     if (!o.coordinator_only && (is_member || fresh)) opts.node = node_role(paths, db);
 

@@ -5,8 +5,13 @@
 // Exit codes: 0 success, 1 runtime failure, 2 bad input (usage, config, token).
 #pragma once
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
+
+#include "engine/config/toml_config.hpp"
 
 namespace ovl::cli {
 
@@ -67,5 +72,30 @@ struct InviteOptions {
 int cmd_invite(const GlobalOptions& g, const InviteOptions& o);
 int cmd_invite_list(const GlobalOptions& g);
 int cmd_invite_revoke(const GlobalOptions& g, const std::string& id);
+
+// The configuration file (engine/config/toml_config.hpp): built-in defaults <
+// file < the flags the user gave. cmd_config.cpp.
+struct ConfigFile {
+  std::string path;  // empty: no file was read
+  config::FileSettings settings;
+};
+// Reads `--config FILE` when given (a missing or unreadable file is an error),
+// else /etc/ovl/ovl.toml when it exists. On an error prints it ("FILE:LINE:
+// ...") and returns nullopt: exit with kExitBadInput, start nothing.
+std::optional<ConfigFile> load_config_file(const std::optional<std::string>& path);
+
+// Long names (without dashes) of the options given on the command line, e.g.
+// "listen-port"; those keep their value, the file's applies to the others.
+using GivenOptions = std::set<std::string>;
+// Where each effective setting came from, by key: "state_dir", "up.cidr", ...
+using SettingSources = std::map<std::string, config::Source>;
+SettingSources apply_global_config(const ConfigFile& f, GlobalOptions& g, const GivenOptions& given);
+SettingSources apply_up_config(const ConfigFile& f, UpOptions& o, const GivenOptions& given);
+SettingSources apply_join_config(const ConfigFile& f, JoinOptions& o, const GivenOptions& given);
+
+// `ovl config show`: the effective settings of up/coordinator and join, as
+// TOML (or JSON), each with its source. `global` is what apply_global_config
+// returned for g.
+int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSources& global);
 
 }  // namespace ovl::cli

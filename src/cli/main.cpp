@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "engine/log.hpp"
@@ -23,6 +24,16 @@ static void timestamped(ovl::log::Level l, const std::string& msg) {
                msg.c_str());
 }
 
+// Long names of the options given on the command line to `app` itself (not
+// its subcommands): they beat the config file.
+static GivenOptions given_options(const CLI::App* app) {
+  GivenOptions r;
+  for (const CLI::Option* o : app->get_options())
+    if (o->count() > 0)
+      for (const auto& n : o->get_lnames()) r.insert(n);
+  return r;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"ovl: a self-hosted peer-to-peer overlay network (WireGuard-compatible)"};
   app.set_version_flag("--version", std::string("ovl ") + OVL_VERSION);
@@ -33,6 +44,10 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", g.state_dir, "state directory")->capture_default_str();
   app.add_flag("-v,--verbose", g.verbose, "debug log output");
   app.add_flag("--json", g.json, "print data as JSON");
+  std::string config_path;
+  auto* config_opt = app.add_option("--config", config_path,
+                                    std::string("TOML config file (default: ") + ovl::config::kDefaultConfigPath +
+                                        " if it exists)");
 
   auto* genkey = app.add_subcommand("genkey", "print a new private key (base64), like `wg genkey`");
   auto* pubkey = app.add_subcommand("pubkey", "read a private key on stdin, print its public key");
@@ -88,12 +103,24 @@ int main(int argc, char** argv) {
   auto* invite_revoke = invite->add_subcommand("revoke", "revoke an invite");
   invite_revoke->add_option("id", invite_id, "invite id (from `ovl invite list`)")->required();
 
+  auto* config = app.add_subcommand("config", "the configuration file and flags");
+  config->require_subcommand(1);
+  auto* config_show = config->add_subcommand("show", "print the effective settings and where each comes from");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitBadInput;
   }
+  // Defaults < config file < flags; a bad file starts nothing.
+  auto cfg = load_config_file(config_opt->count() ? std::optional<std::string>(config_path) : std::nullopt);
+  if (!cfg) return kExitBadInput;
+  auto global_sources = apply_global_config(*cfg, g, given_options(&app));
+  if (*upc) apply_up_config(*cfg, up, given_options(upc));
+  if (*coordc) apply_up_config(*cfg, up, given_options(coordc));
+  if (*joinc) apply_join_config(*cfg, join, given_options(joinc));
+
   ovl::log::set_sink(timestamped);
   ovl::log::threshold() = g.verbose ? ovl::log::Level::debug : ovl::log::Level::info;
 
@@ -115,6 +142,7 @@ int main(int argc, char** argv) {
     if (*invite_list) return cmd_invite_list(g);
     if (*invite_revoke) return cmd_invite_revoke(g, invite_id);
     if (*invite) return cmd_invite(g, inv);
+    if (*config_show) return cmd_config_show(g, *cfg, global_sources);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ovl: %s\n", e.what());
     return kExitFailure;

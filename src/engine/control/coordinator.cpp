@@ -40,6 +40,12 @@ Coordinator::~Coordinator() = default;
 
 size_t Coordinator::connected() const { return online_.size(); }
 
+void Coordinator::set_relays(const relay::RelaySecret& secret, std::vector<net::Endpoint> relays, int64_t ttl_s) {
+  relay_secret_ = secret;
+  relays_ = std::move(relays);
+  grant_ttl_s_ = ttl_s;
+}
+
 void Coordinator::on_connect(ConnId c, const net::Endpoint& remote) {
   auto conn = std::make_unique<Conn>();
   conn->id = c;
@@ -201,7 +207,12 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   d.upsert.push_back(peer_info(*node));
   broadcast(d, out, c.id);
   auto net = reg_.network();
-  send(c, encode(Welcome{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}}), out);
+  Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}, {}};
+  for (auto& r : relays_) {
+    uint64_t expires = static_cast<uint64_t>(now + grant_ttl_s_);
+    w.relays.push_back({r, expires, relay::credential_mac(relay_secret_, key, expires)});
+  }
+  send(c, encode(w), out);
   FullMap m;
   m.version = version_;
   for (auto& n : reg_.nodes()) m.peers.push_back(peer_info(n));
@@ -247,6 +258,7 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
     return false;
   }
   reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000);
+  if (on_removed) on_removed(n->public_key);
   if (auto o = online_.find(n->id); o != online_.end()) {
     if (auto c = conns_.find(o->second); c != conns_.end())
       fail(*c->second, "removed", "this node was removed from the network by an administrator", out);

@@ -20,6 +20,7 @@
 #include "engine/control/registry.hpp"
 #include "engine/control/secure_channel.hpp"
 #include "engine/control/token.hpp"
+#include "engine/relay/credential.hpp"
 
 namespace ovl::control {
 
@@ -52,6 +53,12 @@ class Coordinator {
   ~Coordinator();
 
   const crypto::PublicKey& public_key() const { return pub_; }
+
+  // Relays that accept this network's nodes: every welcome carries a grant
+  // (a credential valid for `grant_ttl_s`) for each.
+  void set_relays(const relay::RelaySecret& secret, std::vector<net::Endpoint> relays, int64_t grant_ttl_s = 24 * 3600);
+  // Called with the key of every removed node (the embedded relay drops it).
+  std::function<void(const crypto::PublicKey&)> on_removed;
 
   void on_connect(ConnId c, const net::Endpoint& remote);
   void on_bytes(ConnId c, std::span<const uint8_t> bytes, CoordinatorOutput& out);
@@ -87,6 +94,9 @@ class Coordinator {
   crypto::Rng& rng_;
   std::function<int64_t()> wall_ns_;
   std::vector<net::Endpoint> advertise_;
+  relay::RelaySecret relay_secret_{};
+  std::vector<net::Endpoint> relays_;
+  int64_t grant_ttl_s_ = 0;
   std::map<ConnId, std::unique_ptr<Conn>> conns_;
   std::map<int64_t, ConnId> online_;             // node id -> its link
   std::map<int64_t, int64_t> offline_since_;     // ephemeral bookkeeping (unix s)

@@ -162,10 +162,14 @@ std::string encode(const Message& m) {
         } else if constexpr (std::is_same_v<T, Pong>) {
           j = {{"type", "pong"}};
         } else if constexpr (std::is_same_v<T, Welcome>) {
+          json relays = json::array();
+          for (auto& g : v.relays)
+            relays.push_back({{"endpoint", g.relay.str()}, {"expires", g.expires_unix}, {"mac", crypto::to_base64(g.mac)}});
           j = {{"type", "welcome"},
                {"self", peer_json(v.self)},
                {"network", {{"id", v.network.id}, {"name", v.network.name}, {"domain", v.network.domain},
-                            {"cidr", v.network.cidr.str()}}}};
+                            {"cidr", v.network.cidr.str()}}},
+               {"relays", std::move(relays)}};
         } else if constexpr (std::is_same_v<T, FullMap>) {
           json peers = json::array();
           for (auto& p : v.peers) peers.push_back(peer_json(p));
@@ -232,6 +236,22 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     if (!n.ok) return std::nullopt;
     if (!cidr) return n.fail("network cidr is invalid"), std::nullopt;
     w.network.cidr = *cidr;
+    if (auto rl = j.find("relays"); rl != j.end()) {  // absent from older coordinators
+      if (!rl->is_array()) return r.fail("relays must be an array"), std::nullopt;
+      for (auto& e : *rl) {
+        if (!e.is_object()) return r.fail("relay must be an object"), std::nullopt;
+        Reader g{e, why};
+        RelayGrant grant;
+        auto ep = net::Endpoint::parse(g.str("endpoint"));
+        grant.expires_unix = static_cast<uint64_t>(g.integer("expires", 0, INT64_MAX));
+        auto mac = crypto::parse_key(g.str("mac"));
+        if (!g.ok) return std::nullopt;
+        if (!ep || !mac) return g.fail("relay endpoint or mac is invalid"), std::nullopt;
+        grant.relay = *ep;
+        grant.mac = *mac;
+        w.relays.push_back(grant);
+      }
+    }
     return w;
   }
   if (type == "map") {

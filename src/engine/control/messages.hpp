@@ -10,7 +10,8 @@
 //   {"type":"ping"}                                            (link liveness)
 //
 // coordinator -> node
-//   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain"}}
+//   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain"},
+//    "relays":[{"endpoint":"203.0.113.1:51822","expires":1700000000,"mac":"<base64>"}]}
 //   {"type":"map", "version":N, "peers":[{peer}...]}          (full map; includes self)
 //   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...]}
 //   {"type":"pong"}
@@ -19,6 +20,7 @@
 // {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "public_key":"<b64>",
 //           "endpoints":["203.0.113.10:51820", ...], "groups":["servers"], "online":true}
 #pragma once
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -61,9 +63,18 @@ struct EndpointsUpdate {
 };
 struct Ping {};
 struct Pong {};
+// Lets a node use a relay: a MAC by the relay's secret over (node key,
+// expiry), which the relay checks without asking the coordinator.
+struct RelayGrant {
+  net::Endpoint relay;
+  uint64_t expires_unix = 0;
+  std::array<uint8_t, 32> mac{};
+  bool operator==(const RelayGrant&) const = default;
+};
 struct Welcome {
   PeerInfo self;
   NetworkSummary network;
+  std::vector<RelayGrant> relays;
 };
 struct FullMap {
   uint64_t version = 0;

@@ -91,7 +91,10 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
   plane = std::make_unique<PacketPlane>(io, *device, *tun, *udp);
   plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
+  relay_client = std::make_unique<relay::Client>(device->public_key());
+  plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->start();
+  check_paths();
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.
   const auto& ce = n.coordinator_endpoints;
@@ -124,8 +127,12 @@ void Daemon::Impl::apply_map() {
     if (prev == applied.end() || prev->second != p.endpoints) {
       c.endpoint = nat::choose_endpoint(p.endpoints, st.welcome->self.endpoints, local_subnets({opts.node->tun_name}));
       applied[key] = p.endpoints;
+      if (c.endpoint) direct_candidate[key] = *c.endpoint;
+      else direct_candidate.erase(key);
     }
     device->set_peer(c, now);
+    c.endpoint.reset();  // later changes of path keep the allowed IPs and keepalive
+    peer_cfg[key] = c;
   }
   for (auto it = applied.begin(); it != applied.end();) {
     if (keep.count(it->first)) {
@@ -133,9 +140,16 @@ void Daemon::Impl::apply_map() {
       continue;
     }
     device->remove_peer(it->first);
+    peer_cfg.erase(it->first);
+    direct_candidate.erase(it->first);
+    paths.forget(it->first);
     it = applied.erase(it);
   }
   if (plane) plane->rearm();
+  if (!st.welcome->relays.empty()) {
+    relay_client->configure(st.welcome->relays.front(), now);
+    run_relay_client();
+  }
   try {
     store::kv_put(*opts.db, kNetStateKey, st.to_json());
   } catch (const std::exception& e) {
@@ -147,6 +161,21 @@ void Daemon::Impl::apply_map() {
 // Non-WireGuard datagrams on the node's port: STUN requests (when this host
 // runs the coordinator on the same port) and answers to our own requests.
 void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from) {
+  if (relay::is_relay_message(d)) {
+    if (!relay_client) return;
+    net::Endpoint src;
+    bool was_ready = relay_client->ready();
+    auto inner = relay_client->on_message(d, from, monotonic_now(), src);
+    if (!inner.empty()) {
+      // The payload sits inside our receive buffer: hand it on in place.
+      auto off = static_cast<size_t>(inner.data() - d.data());
+      device->on_udp(d.subspan(off, inner.size()), src, monotonic_now(), *plane);
+    } else if (was_ready != relay_client->ready()) {
+      if (relay_client->ready()) log::info("relay %s accepted this node", relay_client->relay().str().c_str());
+      else log::warn("relay %s: %s", relay_client->relay().str().c_str(), relay_client->last_refusal());
+    }
+    return;
+  }
   if (!nat::is_stun(d)) return;
   if (opts.coordinator) {
     net::Endpoint adv = opts.coordinator->advertise.empty() ? net::Endpoint{} : opts.coordinator->advertise.front();
@@ -178,6 +207,59 @@ void Daemon::Impl::run_discovery() {
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(next)));
   discovery_timer.async_wait([this](const std::error_code& ec) {
     if (!ec && !stopping) run_discovery();
+  });
+}
+
+void Daemon::Impl::send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d) {
+  size_t n = relay_client->wrap(virtual_ep, d, relay_out);
+  if (n) udp->send(relay_client->relay(), {relay_out.data(), n});
+}
+
+void Daemon::Impl::run_relay_client() {
+  auto now = monotonic_now();
+  if (auto msg = relay_client->on_timer(now)) udp->send(relay_client->relay(), *msg);
+  relay_timer.expires_at(std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(relay_client->next_deadline())));
+  relay_timer.async_wait([this](const std::error_code& ec) {
+    if (!ec && !stopping) run_relay_client();
+  });
+}
+
+// Once a second: is each peer's path working, and should it move?
+void Daemon::Impl::check_paths() {
+  auto now = monotonic_now();
+  int64_t wall = wall_clock_ns();
+  for (auto& s : device->status()) {
+    auto cfg = peer_cfg.find(s.public_key);
+    if (cfg == peer_cfg.end()) continue;
+    nat::PathSelector::Observation o;
+    o.on_relay = s.endpoint && relay::is_virtual_endpoint(*s.endpoint);
+    o.session = s.has_session && s.last_handshake_unix_ns && wall - s.last_handshake_unix_ns < 180'000'000'000LL;
+    o.rx_bytes = s.rx_bytes;
+    o.tx_bytes = s.tx_bytes;
+    auto direct = direct_candidate.find(s.public_key);
+    o.have_direct = direct != direct_candidate.end();
+    o.relay_ready = relay_client->ready();
+    switch (paths.decide(s.public_key, o, now)) {
+      case nat::PathSelector::Action::use_relay: {
+        log::info("%s: %s; using the relay", crypto::to_base64(s.public_key).c_str(),
+                  paths.reason(s.public_key).c_str());
+        wg::PeerConfig c = cfg->second;
+        c.endpoint = relay_client->endpoint_for(s.public_key);
+        device->set_peer(c, now);
+        break;
+      }
+      case nat::PathSelector::Action::probe_direct:
+        device->probe(s.public_key, direct->second, now, *plane);
+        break;
+      case nat::PathSelector::Action::none:
+        break;
+    }
+  }
+  plane->rearm();
+  path_timer.expires_after(1s);
+  path_timer.async_wait([this](const std::error_code& ec) {
+    if (!ec && !stopping) check_paths();
   });
 }
 

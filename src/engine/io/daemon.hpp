@@ -48,6 +48,9 @@ struct CoordinatorRole {
   std::vector<net::Endpoint> advertise;
   control::Registry* registry = nullptr;
   int64_t ephemeral_grace_s = 180;
+  // The embedded relay listens on UDP port + 2 with this secret (grants in
+  // welcomes are MACs under it).
+  std::optional<std::array<uint8_t, 32>> relay_secret;
 };
 
 struct DaemonOptions {

@@ -70,13 +70,16 @@ json Daemon::Impl::status_json() {
     std::string path = p.online ? "connecting" : "offline";
     if (auto it = dev.find(key); it != dev.end()) {
       auto& s = it->second;
-      if (s.endpoint) e["endpoint"] = s.endpoint->str();
+      bool relayed = s.endpoint && relay::is_virtual_endpoint(*s.endpoint);
+      if (relayed && relay_client && relay_client->configured()) e["endpoint"] = relay_client->relay().str();
+      else if (s.endpoint) e["endpoint"] = s.endpoint->str();
       if (s.last_handshake_unix_ns) e["last_handshake"] = s.last_handshake_unix_ns / 1000000000;
       e["rx_bytes"] = s.rx_bytes;
       e["tx_bytes"] = s.tx_bytes;
       // A session confirmed within the reject-after time is a working path.
       bool fresh = s.has_session && s.last_handshake_unix_ns && now_ns - s.last_handshake_unix_ns < 180'000'000'000LL;
-      if (fresh) path = "direct";
+      if (fresh) path = relayed ? "relay" : "direct";
+      if (relayed) e["relay_reason"] = paths.reason(key);
     }
     e["path"] = path;
     peers.push_back(std::move(e));

@@ -15,6 +15,9 @@
 #include "engine/io/packet_plane.hpp"
 #include "engine/io/udp_socket.hpp"
 #include "engine/nat/discovery.hpp"
+#include "engine/nat/path.hpp"
+#include "engine/relay/client.hpp"
+#include "engine/relay/server.hpp"
 #include "engine/wg/device.hpp"
 #include "tun/tun_device.hpp"
 
@@ -45,6 +48,17 @@ struct StunSocket {
   ~StunSocket() { wait.release(); }
 };
 
+// The embedded relay's socket.
+struct RelaySocket {
+  UdpSocket udp;
+  asio::posix::stream_descriptor wait;
+  relay::Server server;
+  std::array<uint8_t, 65536> buf{};
+  RelaySocket(asio::io_context& io, uint16_t port, const relay::RelaySecret& secret)
+      : udp(port), wait(io, udp.fd()), server(secret) {}
+  ~RelaySocket() { wait.release(); }
+};
+
 struct Daemon::Impl : control::CoordinatorOutput {
   DaemonOptions opts;
   asio::io_context io{1};
@@ -73,6 +87,13 @@ struct Daemon::Impl : control::CoordinatorOutput {
   bool enrolled_reported = false;
   std::unique_ptr<nat::Discovery> discovery;
   asio::steady_timer discovery_timer{io};
+  std::unique_ptr<relay::Client> relay_client;
+  asio::steady_timer relay_timer{io};
+  nat::PathSelector paths;
+  asio::steady_timer path_timer{io};
+  std::map<crypto::PublicKey, wg::PeerConfig, control::KeyLess> peer_cfg;       // as last given to the device
+  std::map<crypto::PublicKey, net::Endpoint, control::KeyLess> direct_candidate;  // chosen from the map
+  std::array<uint8_t, 65536 + 64> relay_out{};
 
   // --- coordinator role ---
   std::unique_ptr<control::Coordinator> coord;
@@ -81,6 +102,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   control::ConnId next_conn = 1;
   asio::steady_timer ephemeral_timer{io};
   std::vector<std::unique_ptr<StunSocket>> stun_sockets;
+  std::unique_ptr<RelaySocket> relay_socket;
 
   // --- local API ---
   std::unique_ptr<asio::local::stream_protocol::acceptor> api;
@@ -101,6 +123,9 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void on_other_udp(std::span<uint8_t> d, const net::Endpoint& from);
   void run_discovery();
   void report_endpoints();
+  void run_relay_client();
+  void check_paths();
+  void send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d);
   void stop(int code, const std::string& why = {});
 
   // daemon_servers.cpp
@@ -113,6 +138,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void close(control::ConnId c) override;
   void schedule_ephemeral();
   void open_stun_socket(uint16_t port);
+  void open_relay(uint16_t port);
+  void read_relay();
   void read_stun(StunSocket& s);
   // Answers a STUN Binding request (true if `d` was one).
   bool answer_stun(std::span<const uint8_t> d, const net::Endpoint& from, UdpSocket& via, const net::Endpoint& adv);

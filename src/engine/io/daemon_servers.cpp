@@ -44,6 +44,7 @@ void Daemon::Impl::start_coordinator() {
   bool node_shares_port = opts.node && opts.node->listen_port == c.port;
   if (!node_shares_port) open_stun_socket(c.port);
   open_stun_socket(static_cast<uint16_t>(c.port + 1));
+  if (c.relay_secret) open_relay(static_cast<uint16_t>(c.port + 2));
   log::info("coordinator listening on TCP port %u", static_cast<unsigned>(c.port));
 }
 
@@ -178,10 +179,53 @@ bool Daemon::Impl::answer_stun(std::span<const uint8_t> d, const net::Endpoint& 
   if (!nat::is_stun(d)) return false;
   auto req = nat::parse_request(d);
   if (!req) return true;  // a response or junk: nothing to answer
-  // The answer is about as large as the request: no amplification.
+  // An answer is at most ~4x a minimal request (84 bytes for a 20-byte
+  // IPv6 request): too little to make the coordinator a useful amplifier.
+  // A classic request for a change of address gets silence (see stun.cpp).
   auto resp = nat::binding_response(*req, from, adv);
-  via.send(from, resp);
+  if (!resp.empty()) via.send(from, resp);
   return true;
+}
+
+// ---- embedded relay ----
+
+void Daemon::Impl::open_relay(uint16_t port) {
+  CoordinatorRole& c = *opts.coordinator;
+  try {
+    relay_socket = std::make_unique<RelaySocket>(io, port, *c.relay_secret);
+  } catch (const std::exception& e) {
+    log::warn("no relay: %s", e.what());
+    return;
+  }
+  std::vector<net::Endpoint> eps;
+  for (auto e : c.advertise) {
+    e.port = port;
+    eps.push_back(e);
+  }
+  if (!eps.empty()) coord->set_relays(*c.relay_secret, {eps.front()});
+  coord->on_removed = [this](const crypto::PublicKey& k) { relay_socket->server.revoke(k); };
+  read_relay();
+  log::info("relay listening on UDP port %u", static_cast<unsigned>(port));
+}
+
+void Daemon::Impl::read_relay() {
+  relay_socket->wait.async_wait(asio::posix::descriptor_base::wait_read, [this](const std::error_code& ec) {
+    if (ec) return;
+    RelaySocket& r = *relay_socket;
+    std::vector<relay::Server::Out> out;
+    auto now = monotonic_now();
+    int64_t unix_now = wall_clock_ns() / 1000000000;
+    for (int i = 0; i < 64; ++i) {
+      net::Endpoint from;
+      ssize_t n = r.udp.recv(r.buf, from);
+      if (n < 0) break;
+      r.server.on_datagram({r.buf.data(), static_cast<size_t>(n)}, from, now, unix_now, out);
+      for (auto& o : out) r.udp.send(o.to, o.bytes);
+      out.clear();
+    }
+    r.server.expire(now);
+    read_relay();
+  });
 }
 
 // ---- local API ----

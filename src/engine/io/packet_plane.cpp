@@ -7,6 +7,7 @@
 
 #include "engine/io/system_env.hpp"
 #include "engine/log.hpp"
+#include "engine/relay/client.hpp"
 
 namespace ovl::io {
 
@@ -37,6 +38,7 @@ void PacketPlane::start() {
 }
 
 void PacketPlane::send_udp(const net::Endpoint& to, std::span<const uint8_t> datagram) {
+  if (virtual_send && relay::is_virtual_endpoint(to)) return virtual_send(to, datagram);
   ssize_t n = udp_.send(to, datagram);
   if (n >= 0) {
     ++stats_.udp_tx;

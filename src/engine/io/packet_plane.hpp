@@ -33,6 +33,8 @@ class PacketPlane final : public wg::Output {
   void start();
   // Datagrams that are not WireGuard messages (disco, STUN) go here when set.
   std::function<void(std::span<uint8_t>, const net::Endpoint&)> other_udp;
+  // Datagrams the device sends to a relay's virtual endpoint go here.
+  std::function<void(const net::Endpoint&, std::span<const uint8_t>)> virtual_send;
   // Call after changing the device from outside an event (peers added...).
   void rearm();
   const LoopStats& stats() const { return stats_; }

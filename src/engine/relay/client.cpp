@@ -1,0 +1,89 @@
+#include "engine/relay/client.hpp"
+
+#include <cstring>
+
+namespace ovl::relay {
+
+namespace {
+constexpr uint8_t kPrefix[6] = {0xfd, 0x6f, 0x76, 0x6c, 0x72, 0x79};
+}
+
+bool is_virtual_endpoint(const net::Endpoint& ep) { return ep.ip.v6 && std::memcmp(ep.ip.b.data(), kPrefix, 6) == 0; }
+
+void Client::configure(const control::RelayGrant& g, Time now) {
+  if (grant_ && *grant_ == g) return;
+  grant_ = g;
+  allocated_ = false;
+  next_ = now;
+}
+
+std::optional<std::vector<uint8_t>> Client::on_timer(Time now) {
+  if (!grant_ || now < next_) return std::nullopt;
+  std::vector<uint8_t> b(kAllocateSize);
+  serialize(Allocate{self_, grant_->expires_unix, grant_->mac}, std::span<uint8_t, kAllocateSize>(b.data(), b.size()));
+  next_ = now + (allocated_ ? kRenewEvery : kRetryEvery);
+  return b;
+}
+
+std::span<const uint8_t> Client::on_message(std::span<const uint8_t> d, const net::Endpoint& from, Time now,
+                                            net::Endpoint& src_virtual) {
+  if (!grant_ || !(from == grant_->relay)) return {};  // only our relay speaks for peers
+  switch (message_type(d).value_or(MsgType::allocate)) {
+    case MsgType::data: {
+      auto m = parse_data(d);
+      if (!m) return {};
+      src_virtual = endpoint_for(m->source);
+      return m->payload;
+    }
+    case MsgType::allocated:
+      if (parse_allocated(d)) {
+        allocated_ = true;
+        refusal_ = "";
+        next_ = now + kRenewEvery;
+      }
+      return {};
+    case MsgType::refused:
+      if (auto r = parse_refused(d)) {
+        allocated_ = false;
+        switch (r->reason) {
+          case RefuseReason::bad_credential: refusal_ = "the relay refused our credential"; break;
+          case RefuseReason::expired_credential: refusal_ = "our relay credential expired"; break;
+          case RefuseReason::not_allocated: refusal_ = "the relay lost our lease"; next_ = now; break;
+          case RefuseReason::revoked: refusal_ = "the relay revoked this node"; break;
+          case RefuseReason::rate_limited: allocated_ = true; refusal_ = "rate limited by the relay"; break;
+        }
+      }
+      return {};
+    default:
+      return {};
+  }
+}
+
+net::Endpoint Client::endpoint_for(const crypto::PublicKey& peer) {
+  auto [it, fresh] = ids_.try_emplace(peer, static_cast<uint32_t>(ids_.size() + 1));
+  if (fresh) keys_[it->second] = peer;
+  net::Endpoint ep;
+  ep.ip.v6 = true;
+  std::memcpy(ep.ip.b.data(), kPrefix, 6);
+  for (int i = 0; i < 4; ++i) ep.ip.b[12 + i] = static_cast<uint8_t>(it->second >> (24 - 8 * i));
+  ep.port = 1;
+  return ep;
+}
+
+std::optional<crypto::PublicKey> Client::peer_for(const net::Endpoint& ep) const {
+  if (!is_virtual_endpoint(ep)) return std::nullopt;
+  uint32_t id = 0;
+  for (int i = 0; i < 4; ++i) id = id << 8 | ep.ip.b[12 + i];
+  auto it = keys_.find(id);
+  if (it == keys_.end()) return std::nullopt;
+  return it->second;
+}
+
+size_t Client::wrap(const net::Endpoint& virtual_ep, std::span<const uint8_t> payload, std::span<uint8_t> out) const {
+  if (!allocated_) return 0;
+  auto peer = peer_for(virtual_ep);
+  if (!peer) return 0;
+  return serialize_send(*peer, payload, out);
+}
+
+}  // namespace ovl::relay

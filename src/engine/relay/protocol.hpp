@@ -1,0 +1,128 @@
+// Relay wire protocol (UDP): named sizes and pure parse/serialize.
+//
+// The relay forwards opaque WireGuard datagrams between enrolled nodes; the
+// payload of SEND/DATA is never looked into. All integers are big-endian.
+// Every message starts with the magic "OVR1" (0x4F 0x56 0x52 0x31) and a type
+// byte. 'O' (0x4F) is neither a WireGuard type (1..4) nor a STUN first byte
+// (top two bits zero), so one UDP port can carry all three.
+//
+//  ALLOCATE (type 1, client->relay, 77):     ALLOCATED (type 2, relay->client, 13):
+//   0  magic "OVR1" (4)                        0  magic (4)
+//   4  type=1                                  4  type=2
+//   5  node public key (32)                    5  expires_unix (u64, 8)
+//  37  expires_unix (u64, 8)
+//  45  mac (32): credential_mac(secret, node key, expires_unix), see credential.hpp
+//
+//  SEND (type 3, client->relay, 38..65535):  DATA (type 4, relay->client, 38..65535):
+//   0  magic (4)                               0  magic (4)
+//   4  type=3                                  4  type=4
+//   5  destination public key (32)             5  source public key (32)
+//  37  payload (1..65498): a WireGuard datagram, opaque
+//
+//  REFUSED (type 5, relay->client, 6):
+//   0  magic (4) | 4 type=5 | 5 reason (1..5, see RefuseReason)
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "engine/crypto/keys.hpp"
+
+namespace ovl::relay {
+
+enum class MsgType : uint8_t { allocate = 1, allocated = 2, send = 3, data = 4, refused = 5 };
+
+enum class RefuseReason : uint8_t {
+  bad_credential = 1,
+  expired_credential = 2,
+  not_allocated = 3,  // SEND from an address that holds no allocation
+  revoked = 4,
+  rate_limited = 5,
+};
+
+inline constexpr std::array<uint8_t, 4> kMagic{0x4F, 0x56, 0x52, 0x31};  // "OVR1"
+inline constexpr size_t kMagicSize = 4;
+inline constexpr size_t kHeaderSize = kMagicSize + 1;  // magic + type
+inline constexpr size_t kKeySize = 32;
+inline constexpr size_t kCredentialMacSize = 32;
+inline constexpr size_t kAllocateSize = kHeaderSize + kKeySize + 8 + kCredentialMacSize;  // 77
+inline constexpr size_t kAllocatedSize = kHeaderSize + 8;                                  // 13
+inline constexpr size_t kRefusedSize = kHeaderSize + 1;                                     // 6
+inline constexpr size_t kForwardHeaderSize = kHeaderSize + kKeySize;  // SEND/DATA header, 37
+inline constexpr size_t kMaxForwardSize = 65535;
+inline constexpr size_t kMinPayload = 1;
+inline constexpr size_t kMaxPayload = kMaxForwardSize - kForwardHeaderSize;  // 65498
+inline constexpr size_t kMinForwardSize = kForwardHeaderSize + kMinPayload;  // 38
+
+using CredentialMac = std::array<uint8_t, kCredentialMacSize>;
+
+struct Allocate {
+  crypto::PublicKey node{};
+  uint64_t expires_unix = 0;
+  CredentialMac mac{};
+};
+
+struct Allocated {
+  uint64_t expires_unix = 0;
+};
+
+// SEND and DATA: `payload` is a view into the parsed datagram.
+struct Send {
+  crypto::PublicKey destination{};
+  std::span<const uint8_t> payload;
+};
+
+struct Data {
+  crypto::PublicKey source{};
+  std::span<const uint8_t> payload;
+};
+
+struct Refused {
+  RefuseReason reason = RefuseReason::bad_credential;
+};
+
+// The type if `b` starts with the magic and a known type byte (sizes are
+// checked by the parsers). A cheap test for the node's shared UDP port.
+std::optional<MsgType> message_type(std::span<const uint8_t> b);
+inline bool is_relay_message(std::span<const uint8_t> b) { return message_type(b).has_value(); }
+
+// Parsers return nullopt unless magic, type and size are exact
+// (SEND/DATA: 38..65535 bytes; REFUSED: a known reason).
+std::optional<Allocate> parse_allocate(std::span<const uint8_t> b);
+std::optional<Allocated> parse_allocated(std::span<const uint8_t> b);
+std::optional<Send> parse_send(std::span<const uint8_t> b);
+std::optional<Data> parse_data(std::span<const uint8_t> b);
+std::optional<Refused> parse_refused(std::span<const uint8_t> b);
+
+void serialize(const Allocate& m, std::span<uint8_t, kAllocateSize> out);
+void serialize(const Allocated& m, std::span<uint8_t, kAllocatedSize> out);
+void serialize(const Refused& m, std::span<uint8_t, kRefusedSize> out);
+
+// The 37-byte SEND/DATA header alone, for callers that place the payload
+// right after it themselves (no copy of the payload).
+void write_send_header(const crypto::PublicKey& destination, std::span<uint8_t, kForwardHeaderSize> out);
+void write_data_header(const crypto::PublicKey& source, std::span<uint8_t, kForwardHeaderSize> out);
+
+// Header + payload into `out`. Returns the bytes written, or 0 (nothing
+// written) if the payload is empty or longer than kMaxPayload, or `out` is
+// shorter than kForwardHeaderSize + payload.size().
+size_t serialize_send(const crypto::PublicKey& destination, std::span<const uint8_t> payload,
+                      std::span<uint8_t> out);
+size_t serialize_data(const crypto::PublicKey& source, std::span<const uint8_t> payload, std::span<uint8_t> out);
+
+// Allocating conveniences (start-up, tests): empty vector on a bad payload size.
+std::vector<uint8_t> make_send(const crypto::PublicKey& destination, std::span<const uint8_t> payload);
+std::vector<uint8_t> make_data(const crypto::PublicKey& source, std::span<const uint8_t> payload);
+
+inline void put_be64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+inline uint64_t get_be64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+}  // namespace ovl::relay
