@@ -52,6 +52,11 @@ import json,sys
 print([p["endpoint"] for p in json.load(sys.stdin)["peers"] if p["name"]=="b"][0])')
 case "$ep" in 203.0.113.20:*) log "  a reaches b at $ep (b's public mapping)";; *) fail "a reaches b at $ep";; esac
 
+check "the stock stun client (RFC 3489) against the coordinator's port reports a's public address"
+out=$(nsx a timeout 30 stun 203.0.113.1:51820 -v 2>&1 || true)
+echo "$out" | grep -q "MappedAddress = 203.0.113.10:" || fail "stun did not report 203.0.113.10: $(echo "$out" | head -20)"
+log "  $(echo "$out" | grep -m1 MappedAddress)"
+
 check "iperf3 between the two NATed nodes works"
 nsx b iperf3 -s -1 -D >/dev/null 2>&1
 wait_for --timeout 5 bash -c "ip netns exec $(ns b) ss -Hltn 'sport = :5201' | grep -q ."

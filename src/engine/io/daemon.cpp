@@ -173,6 +173,7 @@ void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from)
     } else if (was_ready != relay_client->ready()) {
       if (relay_client->ready()) log::info("relay %s accepted this node", relay_client->relay().str().c_str());
       else log::warn("relay %s: %s", relay_client->relay().str().c_str(), relay_client->last_refusal());
+      run_relay_client();  // a lost lease is renewed now, not at the next renewal
     }
     return;
   }
