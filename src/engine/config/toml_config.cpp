@@ -166,6 +166,41 @@ struct Entry {
   throw Failure{{e.key_line ? e.key_line : line_of(e.value.source()), 0, msg}};
 }
 
+// toml++ 3.3 asserts (and in optimized clang builds assumes) that a table
+// header's key starts with a key character; "[&" or "[\n" breaks that
+// (marzer/tomlplusplus#294, fixed upstream after 3.3). A header only starts a
+// line (after spaces or tabs; toml++ rejects other whitespace there), so
+// every line that begins with '[' is checked before toml++ sees the text.
+// Lines inside multi-line arrays or strings are checked too: that rejects
+// only values no ovl key takes (nested arrays, strings with line breaks).
+std::optional<ConfigError> unsafe_table_header(std::string_view text) {
+  auto is_ws = [](char c) { return c == ' ' || c == '\t'; };
+  auto key_start = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '"' || c == '\'';
+  };
+  size_t pos = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  for (int line = 1; pos <= text.size(); ++line) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    size_t i = pos;
+    while (i < end && is_ws(text[i])) ++i;
+    if (i < end && text[i] == '[') {
+      size_t j = i + 1;
+      while (j < text.size() && is_ws(text[j])) ++j;
+      if (j < text.size() && text[j] == '[') {
+        ++j;
+        while (j < text.size() && is_ws(text[j])) ++j;
+      }
+      if (j < text.size() && text[j] != ']' && !key_start(text[j]))
+        return ConfigError{line, static_cast<int>(j - pos) + 1,
+                           "Error while parsing table header: expected a key, saw '" + shown(text.substr(j, 1)) + "'"};
+    }
+    pos = end + 1;
+  }
+  return std::nullopt;
+}
+
 template <class F>
 void each_key(const toml::table& t, std::string_view section, F&& f) {
   for (auto&& [k, v] : t) f(Entry{section, k.str(), v, line_of(k.source())});
@@ -211,6 +246,7 @@ void read_root(const toml::table& t, FileSettings& s) {
 }  // namespace
 
 std::variant<FileSettings, ConfigError> parse_toml_config(std::string_view text) {
+  if (auto e = unsafe_table_header(text)) return *e;
   toml::table root;
   try {
     root = toml::parse(text);
