@@ -40,6 +40,11 @@ Coordinator::~Coordinator() = default;
 
 size_t Coordinator::connected() const { return online_.size(); }
 
+bool Coordinator::linked(ConnId c) const {
+  auto it = conns_.find(c);
+  return it != conns_.end() && it->second->node.has_value();
+}
+
 void Coordinator::set_relays(const relay::RelaySecret& secret, std::vector<net::Endpoint> relays, int64_t ttl_s) {
   relay_secret_ = secret;
   relays_ = std::move(relays);

@@ -75,6 +75,8 @@ class Coordinator {
   void expire_ephemeral(int64_t grace_s, CoordinatorOutput& out);
   uint64_t map_version() const { return version_; }
   size_t connected() const;
+  // True once the link's node said hello and was accepted.
+  bool linked(ConnId c) const;
 
  private:
   struct Conn;

@@ -43,6 +43,9 @@ class FrameReader {
   Result next(std::span<const uint8_t>& in, std::span<const uint8_t>& frame);
 
   uint32_t bad_length() const { return len_; }
+  // Changes the largest acceptable frame (takes effect from the next frame).
+  void set_max(size_t max_len) { max_ = max_len; }
+  size_t max() const { return max_; }
   // True between frames (nothing of a partial frame buffered).
   bool idle() const { return have_hdr_ == 0 && !done_; }
 

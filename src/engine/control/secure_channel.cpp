@@ -30,7 +30,9 @@ bool all_zero(std::span<const uint8_t> b) {
 
 class Channel final : public SecureChannel {
  public:
-  Channel(const SecretKey& self, crypto::Rng& rng) : rng_(&rng), reader_(kMaxFrame) {
+  // Until the handshake is done only frames of the exact handshake sizes are
+  // possible, so nobody unauthenticated can make us buffer more than that.
+  Channel(const SecretKey& self, crypto::Rng& rng) : rng_(&rng), reader_(wg::kInitiationSize) {
     self_.private_key = self;
     self_.public_key = crypto::public_from_private(self);
   }
@@ -43,6 +45,7 @@ class Channel final : public SecureChannel {
   void start_client(const PublicKey& server, int64_t wall_ns) {
     remote_ = server;
     phase_ = Phase::await_response;
+    reader_.set_max(wg::kResponseSize);
     peer_ = wg::PeerKeys::make(self_, server, nullptr);
     if (!peer_.valid) return fail("the coordinator's public key is not a usable X25519 key");
     local_index_ = rng_->u32();
@@ -60,6 +63,15 @@ class Channel final : public SecureChannel {
 
   void start_server() { phase_ = Phase::await_initiation; }
 
+  const char* expected() const {
+    switch (phase_) {
+      case Phase::await_initiation: return "expected a handshake initiation";
+      case Phase::await_response: return "expected a handshake response";
+      case Phase::await_confirmation: return "expected the session confirmation";
+      default: return "frame too large";
+    }
+  }
+
   bool on_bytes(std::span<const uint8_t> in, std::vector<std::string>& out) override {
     while (phase_ != Phase::failed) {
       std::span<const uint8_t> frame;
@@ -70,8 +82,8 @@ class Channel final : public SecureChannel {
           if (reader_.bad_length() == 0)
             fail("received an empty frame");
           else
-            fail("received a frame of " + std::to_string(reader_.bad_length()) + " bytes, more than the limit of " +
-                 std::to_string(kMaxFrame));
+            fail(std::string(expected()) + ", got a frame of " + std::to_string(reader_.bad_length()) +
+                 " bytes (the limit is " + std::to_string(reader_.max()) + ")");
           return false;
         case FrameReader::Result::frame:
           on_frame(frame, out);
@@ -151,6 +163,7 @@ class Channel final : public SecureChannel {
     // Not established yet: a replayed initiation gets this far too. Only a
     // transport frame under the new keys proves the client is live.
     phase_ = Phase::await_confirmation;
+    reader_.set_max(wg::kTransportMinSize);
   }
 
   void on_confirmation(std::span<const uint8_t> f) {
@@ -219,6 +232,7 @@ class Channel final : public SecureChannel {
 
   void become_open() {
     phase_ = Phase::open;
+    reader_.set_max(kMaxFrame);
     std::vector<std::string> queued = std::exchange(pending_, {});
     for (auto& m : queued) {
       if (phase_ == Phase::open) emit_transport(m);

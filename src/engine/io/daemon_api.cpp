@@ -2,6 +2,7 @@
 // socket, one JSON answer. The CLI is its only client; the schema of each
 // answer is what `--json` prints (see man/ovl.1).
 #include "engine/io/daemon_impl.hpp"
+#include "engine/io/interfaces.hpp"
 #include "engine/io/system_env.hpp"
 
 namespace ovl::io {
@@ -88,9 +89,38 @@ json Daemon::Impl::status_json() {
   return r;
 }
 
+json Daemon::Impl::netcheck_json() {
+  json r;
+  r["control"] = agent ? (agent->linked() ? "connected" : "disconnected") : "none";
+  if (!discovery) {
+    r["udp"] = nullptr;  // no STUN server to ask (the coordinator's own host, or not started)
+    r["public_address"] = nullptr;
+    r["mapping"] = "unknown";
+    r["coordinator_rtt_ms"] = nullptr;
+  } else {
+    r["udp"] = discovery->reflexive().has_value();
+    r["public_address"] = discovery->reflexive() ? json(discovery->reflexive()->str()) : json(nullptr);
+    r["mapping"] = nat::describe(discovery->mapping());
+    auto rtt = discovery->last_rtt();
+    r["coordinator_rtt_ms"] = rtt ? json(std::chrono::duration<double, std::milli>(*rtt).count()) : json(nullptr);
+  }
+  json relays = json::array();
+  if (relay_client && relay_client->configured())
+    relays.push_back({{"endpoint", relay_client->relay().str()},
+                      {"ready", relay_client->ready()},
+                      {"problem", relay_client->last_refusal()}});
+  r["relays"] = relays;
+  std::vector<std::string> eps;
+  if (udp)
+    for (auto& a : local_addresses({opts.node ? opts.node->tun_name : ""})) eps.push_back(net::Endpoint{a, udp->port()}.str());
+  r["lan_candidates"] = eps;
+  return r;
+}
+
 json Daemon::Impl::handle_api(const json& req) {
   auto cmd = req.value("cmd", std::string());
   if (cmd == "status") return status_json();
+  if (cmd == "netcheck") return netcheck_json();
   if (cmd == "down") {
     asio::post(io, [this] { stop(kExitOk); });
     return {{"ok", true}};
@@ -117,12 +147,23 @@ json Daemon::Impl::handle_api(const json& req) {
   }
   if (cmd == "invite.create") {
     control::InviteOptions o;
-    o.uses = req.value("uses", 1);
+    // Checked as JSON integers first: a float like 1e300 must not reach an int.
+    auto int_field = [&](const char* k, int64_t def, int64_t lo, int64_t hi) -> std::optional<int64_t> {
+      auto it = req.find(k);
+      if (it == req.end()) return def;
+      if (!it->is_number_integer()) return std::nullopt;
+      if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(hi)) return std::nullopt;
+      int64_t v = it->get<int64_t>();
+      if (v < lo || v > hi) return std::nullopt;
+      return v;
+    };
+    auto uses = int_field("uses", 1, 1, 1000000);
+    if (!uses) return error("--uses must be a whole number from 1 to 1000000");
+    o.uses = static_cast<int>(*uses);
     if (req.value("reusable", false)) o.uses = -1;
-    if (o.uses == 0 || o.uses < -1) return error("--uses must be at least 1");
-    int64_t ttl = req.value("expires_s", int64_t(24 * 3600));
-    if (ttl <= 0) return error("--expires must be positive");
-    o.expires_unix = wall_clock_ns() / 1000000000 + ttl;
+    auto ttl = int_field("expires_s", 24 * 3600, 1, int64_t(100) * 365 * 24 * 3600);
+    if (!ttl) return error("--expires must be between 1 second and 100 years");
+    o.expires_unix = wall_clock_ns() / 1000000000 + *ttl;
     o.groups = req.value("groups", std::vector<std::string>{});
     o.ephemeral = req.value("ephemeral", false);
     o.name = req.value("name", std::string());

@@ -33,6 +33,7 @@ struct ControlConn {
   std::deque<std::vector<uint8_t>> wq;  // pending writes, in order
   bool writing = false;
   bool close_after_flush = false;
+  std::chrono::steady_clock::time_point accepted_at = std::chrono::steady_clock::now();
   explicit ControlConn(asio::io_context& io) : sock(io) {}
 };
 
@@ -101,6 +102,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::map<control::ConnId, std::unique_ptr<ControlConn>> conns;
   control::ConnId next_conn = 1;
   asio::steady_timer ephemeral_timer{io};
+  asio::steady_timer accept_retry{io};
+  asio::steady_timer preauth_sweep{io};
   std::vector<std::unique_ptr<StunSocket>> stun_sockets;
   std::unique_ptr<RelaySocket> relay_socket;
 
@@ -137,6 +140,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void write(control::ConnId c, std::span<const uint8_t> bytes) override;
   void close(control::ConnId c) override;
   void schedule_ephemeral();
+  void sweep_preauth();
   void open_stun_socket(uint16_t port);
   void open_relay(uint16_t port);
   void read_relay();
@@ -149,6 +153,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   // daemon_api.cpp
   nlohmann::json handle_api(const nlohmann::json& req);
   nlohmann::json status_json();
+  nlohmann::json netcheck_json();
 };
 
 }  // namespace ovl::io

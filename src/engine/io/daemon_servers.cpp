@@ -14,6 +14,10 @@ using namespace std::chrono_literals;
 namespace {
 constexpr size_t kMaxApiRequest = 64 * 1024;
 constexpr size_t kMaxQueuedPerConn = 64 << 20;  // a stuck reader does not eat all memory
+// Connections that have not completed the handshake and said hello: they
+// get a deadline and a cap, so idle or dribbling sockets cannot pile up.
+constexpr auto kPreauthTimeout = 10s;
+constexpr size_t kMaxPreauth = 512;
 }  // namespace
 
 // ---- coordinator role ----
@@ -39,6 +43,7 @@ void Daemon::Impl::start_coordinator() {
   acceptor->listen();
   accept_control();
   schedule_ephemeral();
+  sweep_preauth();
   // STUN on the coordinator's UDP port (unless this host's node already
   // listens there and answers it) and on the port above it.
   bool node_shares_port = opts.node && opts.node->listen_port == c.port;
@@ -62,12 +67,22 @@ void Daemon::Impl::accept_control() {
   auto* raw = c.get();
   acceptor->async_accept(raw->sock, [this, c = std::move(c)](const std::error_code& ec) mutable {
     if (ec) {
-      if (ec != asio::error::operation_aborted) accept_control();
+      if (ec == asio::error::operation_aborted) return;
+      // Out of file descriptors (or similar): retrying at once would spin.
+      log::warn("accepting a control connection failed: %s", ec.message().c_str());
+      accept_retry.expires_after(100ms);
+      accept_retry.async_wait([this](const std::error_code& e) {
+        if (!e) accept_control();
+      });
       return;
     }
+    size_t preauth = 0;
+    for (auto& [id, conn] : conns) preauth += !coord->linked(id);
     std::error_code e2;
     auto remote = c->sock.remote_endpoint(e2);
-    if (!e2) {
+    if (preauth >= kMaxPreauth) {
+      c->sock.close(e2);  // too many strangers at once: shed the newest
+    } else if (!e2) {
       c->sock.set_option(tcp::no_delay(true), e2);
       c->id = next_conn++;
       auto& ref = *c;
@@ -136,6 +151,18 @@ void Daemon::Impl::drop_control(control::ConnId id) {
   coord->on_disconnect(id, *this);
   // Handlers still queued for this socket find no entry in `conns` and return.
   asio::post(io, [c = std::shared_ptr<ControlConn>(std::move(conn))] {});
+}
+
+void Daemon::Impl::sweep_preauth() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<control::ConnId> stale;
+  for (auto& [id, c] : conns)
+    if (!coord->linked(id) && now - c->accepted_at > kPreauthTimeout) stale.push_back(id);
+  for (auto id : stale) drop_control(id);
+  preauth_sweep.expires_after(2s);
+  preauth_sweep.async_wait([this](const std::error_code& ec) {
+    if (!ec && !stopping) sweep_preauth();
+  });
 }
 
 void Daemon::Impl::schedule_ephemeral() {
