@@ -4,11 +4,12 @@
 # ~/.bashrc. Self-contained: does not need the bash-completion package.
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
 
-_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down"
+_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down config"
 _ovl_invite_commands="list revoke"
-_ovl_global_opts="--state-dir -v --verbose --json --version -h --help"
+_ovl_config_commands="show"
+_ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
@@ -19,6 +20,7 @@ _ovl_command_opts() {
     join) echo "--name -i --interface --listen-port --no-start" ;;
     invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
     "invite list" | "invite revoke") echo "" ;;
+    config | "config show") echo "" ;;
     genkey | pubkey | status | nodes | remove | rename | down) echo "" ;;
   esac
 }
@@ -29,7 +31,7 @@ _ovl() {
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   COMPREPLY=()
 
-  # The command (and invite's subcommand) typed so far, skipping options and
+  # The command (and invite's or config's subcommand) typed so far, skipping options and
   # their values; npos counts the positional arguments after the command.
   local cmd="" sub="" npos=0 i w
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -45,6 +47,8 @@ _ovl() {
       cmd=$w
     elif [[ $cmd == invite && -z $sub && " $_ovl_invite_commands " == *" $w "* ]]; then
       sub=$w
+    elif [[ $cmd == config && -z $sub && " $_ovl_config_commands " == *" $w "* ]]; then
+      sub=$w
     else
       npos=$((npos + 1))
     fi
@@ -55,6 +59,11 @@ _ovl() {
     --state-dir)
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+      return 0
+      ;;
+    --config)
+      compopt -o filenames 2>/dev/null
+      mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return 0
       ;;
     --expires)
@@ -92,6 +101,9 @@ _ovl() {
       ;;
     invite)
       [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_invite_commands" -- "$cur")
+      ;;
+    config)
+      [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_config_commands" -- "$cur")
       ;;
   esac
   return 0

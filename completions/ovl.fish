@@ -5,8 +5,8 @@
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh: each option of a
 # command is one line with -n '__ovl_using COMMAND' (global options have no -n).
 
-# Prints the command typed so far ("", "up", "invite", "invite list", ...),
-# skipping options and their values.
+# Prints the command typed so far ("", "up", "invite", "invite list",
+# "config show", ...), skipping options and their values.
 function __ovl_command
     set -l tokens (commandline -opc)
     set -e tokens[1]
@@ -18,7 +18,7 @@ function __ovl_command
             continue
         end
         switch $t
-            case --state-dir -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group
+            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group
                 set skip 1
                 continue
             case '-*'
@@ -28,6 +28,8 @@ function __ovl_command
             set cmd $t
         else if test "$cmd" = invite; and contains -- $t list revoke
             set cmd invite $t
+        else if test "$cmd" = config; and contains -- $t show
+            set cmd config $t
         end
     end
     echo $cmd
@@ -43,6 +45,7 @@ complete -c ovl -f
 
 # Global options
 complete -c ovl -l state-dir -x -a '(__fish_complete_directories)' -d 'state directory (default: /var/lib/ovl)'
+complete -c ovl -l config -r -F -d 'TOML config file (default: /etc/ovl/ovl.toml if it exists)'
 complete -c ovl -s v -l verbose -d 'debug log output'
 complete -c ovl -l json -d 'print data as JSON'
 complete -c ovl -l version -d 'print the version and exit'
@@ -61,6 +64,7 @@ complete -c ovl -n '__ovl_using' -a invite -d 'create an invite token (on the co
 complete -c ovl -n '__ovl_using' -a remove -d 'remove a node from the network (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a rename -d 'rename a node (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a down -d 'stop the local ovl daemon'
+complete -c ovl -n '__ovl_using' -a config -d 'the configuration file and flags'
 
 # ovl tunnel [-i IFACE] FILE
 complete -c ovl -n '__ovl_using tunnel' -F -d 'wg-quick style config file'
@@ -96,5 +100,8 @@ complete -c ovl -n '__ovl_using invite' -l group -x -d 'group for nodes joining 
 complete -c ovl -n '__ovl_using invite' -l ephemeral -d 'nodes are removed a few minutes after going offline'
 complete -c ovl -n '__ovl_using invite' -l name -x -d 'name for the node that joins with it'
 
+# ovl config show
+complete -c ovl -n '__ovl_using config' -a show -d 'print the effective settings and where each comes from'
+
 # status, nodes, invite list, invite revoke ID, remove NODE, rename NODE NEW_NAME,
-# down, genkey and pubkey take only the global options.
+# down, genkey, pubkey and config show take only the global options.

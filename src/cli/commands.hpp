@@ -98,4 +98,13 @@ SettingSources apply_join_config(const ConfigFile& f, JoinOptions& o, const Give
 // returned for g.
 int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSources& global);
 
+struct PingOptions {
+  std::string peer;
+  int count = 0;  // 0: 4, or 30 with --until-direct
+  bool until_direct = false;
+  double timeout_s = 2;
+};
+int cmd_ping(const GlobalOptions& g, const PingOptions& o);
+int cmd_netcheck(const GlobalOptions& g);
+
 }  // namespace ovl::cli

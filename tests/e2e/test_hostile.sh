@@ -26,8 +26,8 @@ UDP_SECONDS=${HOSTILE_UDP_SECONDS:-10}
 TCP_CONNS=${HOSTILE_TCP_CONNS:-200}
 TCP_HOLD=${HOSTILE_TCP_HOLD:-5}
 RSS_MARGIN_KB=${HOSTILE_RSS_MARGIN_KB:-20480}   # +20 MiB
-BIG_LEN=${HOSTILE_BIG_LEN:-1048576}     # "half_big" junk links announce a frame this long...
-BIG_SEND=${HOSTILE_BIG_SEND:-131072}    # ...send this much of it before the handshake, and hang
+BIG_LEN=${HOSTILE_BIG_LEN:-16777200}    # "half_big" junk links announce a frame this long...
+BIG_SEND=${HOSTILE_BIG_SEND:-4194304}   # ...send this much of it before the handshake, and hang (20 x 4 MiB: fails if pre-auth frames are buffered)
 FD_SLACK=${HOSTILE_FD_SLACK:-3}
 log "seed $SEED (rerun with HOSTILE_SEED=$SEED)"
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdio>
 
 #include "engine/control/registry.hpp"
@@ -55,17 +56,20 @@ const char* type_name(const toml::node& v) {
   }
 }
 
+// Edits (insert, delete, replace, swap two neighbours) from a to b.
 size_t edit_distance(std::string_view a, std::string_view b) {
-  if (a.size() > 64 || b.size() > 64) return 64;
-  std::array<size_t, 65> prev{}, cur{};
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    prev = cur;
-  }
-  return prev[b.size()];
+  constexpr size_t kMax = 32;
+  if (a.size() > kMax || b.size() > kMax) return SIZE_MAX;
+  std::array<std::array<size_t, kMax + 1>, kMax + 1> d{};
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
 }
 
 // One key of a section being read: its name, value and where it is.
@@ -157,10 +161,10 @@ struct Entry {
   std::string dashes(e.key);
   std::replace(dashes.begin(), dashes.end(), '-', '_');
   std::string_view best;
-  size_t best_d = 3;
+  size_t best_d = SIZE_MAX;
   for (auto k : known) {
     size_t d = edit_distance(dashes, k);
-    if (d < best_d) best_d = d, best = k;
+    if (d <= std::max<size_t>(1, k.size() / 3) && d < best_d) best_d = d, best = k;
   }
   if (!best.empty()) msg += std::string("; did you mean '") + std::string(best) + "'?";
   throw Failure{{e.key_line ? e.key_line : line_of(e.value.source()), 0, msg}};
@@ -197,6 +201,131 @@ std::optional<ConfigError> unsafe_table_header(std::string_view text) {
                            "Error while parsing table header: expected a key, saw '" + shown(text.substr(j, 1)) + "'"};
     }
     pos = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Two more toml++ 3.3 defects, found by fuzzing, are kept away the same way:
+//
+// 1. It classifies non-ASCII characters outside strings with a generated
+//    table that reaches __builtin_unreachable() for many of them
+//    (U+00A1..U+0499, U+2D6E..U+3167, U+FE36..U+FEFE): undefined behaviour
+//    on "é = 1", "a = 1 é" or a quoted key "é". It does so for any character
+//    it reads outside a string or comment, in quoted keys, and in multi-line
+//    strings after a line-ending backslash. No ovl key or value needs
+//    non-ASCII text except a path in a string value, so non-ASCII bytes are
+//    let through only in comments and in single-line strings ("..." or
+//    '...') that follow '=' on their line, after blanks only (a string
+//    toml++ reads as a key cannot: it stops at such an '=' with an error
+//    first).
+// 2. In an array, a '}' right after '[' or ',' (across blanks, line breaks
+//    and comments) reaches parse_value with a broken precondition.
+//
+// toml++ reads a bare value (a number, date, bool...) up to whitespace, ']',
+// '}', ',' or '#' before judging it, quotes and '=' included (and on past a
+// space followed by a digit, for a date-time); a bare key up to the first
+// character that cannot be in one. Such runs are tracked so
+// that a quote inside one does not count as a string. Multi-line strings
+// ("""...""", '''...''') are not tracked: from the first one on, any
+// non-ASCII byte, and any '}' after '[' or ',' anywhere, is an error. That
+// rejects only values no ovl key takes.
+std::optional<ConfigError> unsafe_text(std::string_view text) {
+  enum class State { normal, bare_key, bare_value, comment, basic, literal } st = State::normal;
+  char last = '\n';           // last byte on this line outside strings, not counting blanks ('a': a bare run)
+  char last_token = '\n';     // last byte outside strings and comments, not counting blanks and line breaks
+  bool value_string = false;  // the current string follows '='
+  bool tracked = true;        // false after a multi-line string opened
+  int line = 1;
+  size_t line_start = 0;
+  auto error = [&](size_t at, const std::string& msg) {
+    int col = 1;
+    for (size_t k = line_start; k < at; ++k) col += (static_cast<unsigned char>(text[k]) & 0xC0) != 0x80;
+    return ConfigError{line, col, msg};
+  };
+  auto non_ascii = [&](size_t at) {
+    return error(at, "non-ASCII text (" + shown(text.substr(at, 1)) +
+                         ") is only allowed in a comment or in a quoted value after '='");
+  };
+  auto brace = [&](size_t at) {
+    return error(at, std::string("expected a value, saw '}' after '") + last_token + "'");
+  };
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  auto key_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  for (size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0; i < text.size(); ++i) {
+    char c = text[i];
+    bool ascii = static_cast<unsigned char>(c) < 0x80;
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+    if (!tracked) {
+      if (!ascii) return non_ascii(i);
+      if (c == '}' && (last_token == '[' || last_token == ',')) return brace(i);
+      if (!blank(c)) last_token = c;
+      continue;
+    }
+    // The end of a bare run: this byte is read afresh below.
+    if (st == State::bare_key && !key_char(c)) st = State::normal;
+    if (st == State::bare_value && (blank(c) || c == ']' || c == '}' || c == ',' || c == '#')) {
+      // A date, a space and a digit: toml++ reads on, as a date-time.
+      bool date_time = c == ' ' && i + 1 < text.size() && text[i + 1] >= '0' && text[i + 1] <= '9';
+      if (!date_time) st = State::normal;
+    }
+    switch (st) {
+      case State::bare_key:
+      case State::bare_value:
+        if (!ascii) return non_ascii(i);
+        last_token = c;
+        break;
+      case State::normal:
+        if (!ascii) return non_ascii(i);
+        if (c == '#') {
+          st = State::comment;
+        } else if (c == '"' || c == '\'') {
+          if (text.substr(i, 3) == std::string_view(c == '"' ? "\"\"\"" : "'''")) {
+            tracked = false;
+            last_token = c;
+          } else {
+            value_string = last == '=';
+            st = c == '"' ? State::basic : State::literal;
+          }
+        } else if (c == '}' && (last_token == '[' || last_token == ',')) {
+          return brace(i);
+        } else if (c == '\n') {
+          last = '\n';
+        } else if (blank(c)) {
+          // not significant
+        } else if (c == '=' || c == '[' || c == ']' || c == '{' || c == '}' || c == ',' || c == '.') {
+          last = last_token = c;
+        } else {
+          // After '=', '[' or ',' toml++ may read a value; anywhere else a key.
+          bool value = last_token == '=' || last_token == '[' || last_token == ',';
+          st = value ? State::bare_value : State::bare_key;
+          last = 'a';
+          last_token = c;
+        }
+        break;
+      case State::comment:
+        if (c == '\n') st = State::normal, last = '\n';
+        break;
+      case State::basic:
+      case State::literal:
+        if (c == '\n') {
+          st = State::normal, last = '\n';  // toml++ rejects it; just keep counting lines
+        } else if (c == (st == State::basic ? '"' : '\'')) {
+          st = State::normal, last = last_token = c;
+        } else if (!ascii && !value_string) {
+          return non_ascii(i);
+        } else if (c == '\\' && st == State::basic && i + 1 < text.size() && text[i + 1] != '\n') {
+          // The escaped byte: not a closing quote. (A non-ASCII one is an
+          // invalid escape toml++ stops at, but in a key it reads it first.)
+          ++i;
+          if (static_cast<unsigned char>(text[i]) >= 0x80 && !value_string) return non_ascii(i);
+        }
+        break;
+    }
   }
   return std::nullopt;
 }
@@ -243,22 +372,53 @@ void read_root(const toml::table& t, FileSettings& s) {
   });
 }
 
+ConfigError toml_error(const toml::parse_error& e) {
+  const auto& b = e.source().begin;
+  // toml++ quotes what it saw; keep the message one printable line.
+  std::string msg;
+  for (char c : e.description()) {
+    auto u = static_cast<unsigned char>(c);
+    msg += (u < 0x20 || u == 0x7f) ? '?' : c;
+  }
+  return ConfigError{static_cast<int>(b.line), static_cast<int>(b.column), msg};
+}
+
+// Only for text unsafe_table_header and unsafe_text accept.
+std::optional<ConfigError> toml_parse_error(std::string_view text) {
+  try {
+    (void)toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    return toml_error(e);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::variant<FileSettings, ConfigError> parse_toml_config(std::string_view text) {
-  if (auto e = unsafe_table_header(text)) return *e;
+  // Text toml++ 3.3 would mishandle is rejected first; but when toml++
+  // finds an error in the lines before it, that one is reported.
+  auto unsafe = unsafe_table_header(text);
+  if (auto e = unsafe_text(text); e && (!unsafe || e->line < unsafe->line)) unsafe = e;
+  if (unsafe) {
+    // The lines before it are safe for toml++. An error it finds there that
+    // does not move when blank lines are appended is not an artefact of the
+    // cut (like an array left open).
+    size_t start = 0;
+    for (int l = 1; l < unsafe->line; ++l) start = text.find('\n', start) + 1;
+    std::string before(text.substr(0, start));
+    auto e1 = toml_parse_error(before);
+    if (e1 && e1->line < unsafe->line) {
+      auto e2 = toml_parse_error(before + "\n\n");
+      if (e2 && e2->line == e1->line && e2->column == e1->column) return *e1;
+    }
+    return *unsafe;
+  }
   toml::table root;
   try {
     root = toml::parse(text);
   } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    // toml++ quotes what it saw; keep the message one printable line.
-    std::string msg;
-    for (char c : e.description()) {
-      auto u = static_cast<unsigned char>(c);
-      msg += (u < 0x20 || u == 0x7f) ? '?' : c;
-    }
-    return ConfigError{static_cast<int>(b.line), static_cast<int>(b.column), msg};
+    return toml_error(e);
   }
   FileSettings s;
   try {
