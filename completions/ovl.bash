@@ -4,12 +4,12 @@
 # ~/.bashrc. Self-contained: does not need the bash-completion package.
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
 
-_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down config"
+_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down config ping netcheck"
 _ovl_invite_commands="list revoke"
 _ovl_config_commands="show"
 _ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
@@ -21,7 +21,8 @@ _ovl_command_opts() {
     invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
     "invite list" | "invite revoke") echo "" ;;
     config | "config show") echo "" ;;
-    genkey | pubkey | status | nodes | remove | rename | down) echo "" ;;
+    ping) echo "-c --count --until-direct --timeout" ;;
+    genkey | pubkey | status | nodes | remove | rename | down | netcheck) echo "" ;;
   esac
 }
 
@@ -70,7 +71,7 @@ _ovl() {
       mapfile -t COMPREPLY < <(compgen -W "90m 24h 7d 30d" -- "$cur")
       return 0
       ;;
-    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group)
+    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group | -c | --count | --timeout)
       return 0
       ;;
   esac

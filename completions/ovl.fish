@@ -65,6 +65,8 @@ complete -c ovl -n '__ovl_using' -a remove -d 'remove a node from the network (o
 complete -c ovl -n '__ovl_using' -a rename -d 'rename a node (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a down -d 'stop the local ovl daemon'
 complete -c ovl -n '__ovl_using' -a config -d 'the configuration file and flags'
+complete -c ovl -n '__ovl_using' -a ping -d 'ping a peer over the overlay and say which path answered'
+complete -c ovl -n '__ovl_using' -a netcheck -d 'UDP reachability, public address, NAT mapping, relays'
 
 # ovl tunnel [-i IFACE] FILE
 complete -c ovl -n '__ovl_using tunnel' -F -d 'wg-quick style config file'
@@ -100,8 +102,13 @@ complete -c ovl -n '__ovl_using invite' -l group -x -d 'group for nodes joining 
 complete -c ovl -n '__ovl_using invite' -l ephemeral -d 'nodes are removed a few minutes after going offline'
 complete -c ovl -n '__ovl_using invite' -l name -x -d 'name for the node that joins with it'
 
+# ovl ping PEER
+complete -c ovl -n '__ovl_using ping' -s c -l count -x -d 'how many pings (default 4, or 30 with --until-direct)'
+complete -c ovl -n '__ovl_using ping' -l until-direct -d 'stop at the first answer over a direct path'
+complete -c ovl -n '__ovl_using ping' -l timeout -x -d 'seconds to wait for each answer (default: 2)'
+
 # ovl config show
 complete -c ovl -n '__ovl_using config' -a show -d 'print the effective settings and where each comes from'
 
 # status, nodes, invite list, invite revoke ID, remove NODE, rename NODE NEW_NAME,
-# down, genkey, pubkey and config show take only the global options.
+# down, genkey, pubkey, netcheck and config show take only the global options.

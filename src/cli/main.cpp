@@ -3,7 +3,9 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <optional>
 
@@ -107,12 +109,25 @@ int main(int argc, char** argv) {
   config->require_subcommand(1);
   auto* config_show = config->add_subcommand("show", "print the effective settings and where each comes from");
 
+  PingOptions ping;
+  auto* pingc = app.add_subcommand("ping", "ping a peer over the overlay and say which path answered");
+  pingc->add_option("peer", ping.peer, "peer name, overlay IP or public key")->required();
+  pingc->add_option("-c,--count", ping.count, "how many pings (default 4, or 30 with --until-direct)");
+  pingc->add_flag("--until-direct", ping.until_direct, "stop at the first answer over a direct path");
+  pingc->add_option("--timeout", ping.timeout_s, "seconds to wait for each answer")->capture_default_str();
+  auto* netcheck = app.add_subcommand("netcheck", "UDP reachability, public address, NAT mapping, relays");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitBadInput;
   }
+  // `ovl join TOKEN` runs for as long as the node does: keep the token (its
+  // secret) out of /proc/PID/cmdline and ps for that whole time.
+  if (*joinc)
+    for (int i = 1; i < argc; ++i)
+      if (join.token == argv[i]) std::fill(argv[i], argv[i] + std::strlen(argv[i]), 'x');
   // Defaults < config file < flags; a bad file starts nothing.
   auto cfg = load_config_file(config_opt->count() ? std::optional<std::string>(config_path) : std::nullopt);
   if (!cfg) return kExitBadInput;
@@ -143,6 +158,8 @@ int main(int argc, char** argv) {
     if (*invite_revoke) return cmd_invite_revoke(g, invite_id);
     if (*invite) return cmd_invite(g, inv);
     if (*config_show) return cmd_config_show(g, *cfg, global_sources);
+    if (*pingc) return cmd_ping(g, ping);
+    if (*netcheck) return cmd_netcheck(g);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ovl: %s\n", e.what());
     return kExitFailure;

@@ -52,6 +52,20 @@ import json,sys
 print([p["endpoint"] for p in json.load(sys.stdin)["peers"] if p["name"]=="b"][0])')
 case "$ep" in 203.0.113.20:*) log "  a reaches b at $ep (b's public mapping)";; *) fail "a reaches b at $ep";; esac
 
+check "ovl netcheck and ovl ping --until-direct"
+nc=$(ovl_cli a --json netcheck)
+echo "$nc" | python3 -c '
+import json,sys
+n = json.load(sys.stdin)
+assert n["udp"] is True, n
+assert n["public_address"].startswith("203.0.113.10:"), n
+assert n["mapping"] == "endpoint-independent", n
+assert n["relays"] and n["relays"][0]["ready"] is True, n
+' || fail "unexpected netcheck: $nc"
+out=$(ovl_cli a ping b --until-direct) || fail "ovl ping b --until-direct failed: $out"
+echo "$out" | grep -q "via direct 203.0.113.20:" || fail "ping did not report the direct path: $out"
+log "  $(echo "$out" | tail -1)"
+
 check "the stock stun client (RFC 3489) against the coordinator's port reports a's public address"
 out=$(nsx a timeout 30 stun 203.0.113.1:51820 -v 2>&1 || true)
 echo "$out" | grep -q "MappedAddress = 203.0.113.10:" || fail "stun did not report 203.0.113.10: $(echo "$out" | head -20)"

@@ -35,6 +35,12 @@ log "  a -> b: relay ($reason)"
 [ -n "$reason" ] || fail "no reason given for relaying"
 [ "$(peer_path a hub)" = direct ] || fail "a -> hub should be direct, is $(peer_path a hub)"
 
+mapping=$(ovl_cli a --json netcheck | python3 -c 'import json,sys; print(json.load(sys.stdin)["mapping"])')
+[ "$mapping" = endpoint-dependent ] || fail "netcheck on a says mapping '$mapping', expected endpoint-dependent"
+out=$(ovl_cli a ping b -c 2) || fail "ovl ping b failed: $out"
+echo "$out" | grep -q "via relay 203.0.113.1:51822" || fail "ping did not report the relay: $out"
+log "  netcheck: $mapping; $(echo "$out" | tail -1)"
+
 check "iperf3 over the relay"
 nsx b iperf3 -s -1 -D >/dev/null 2>&1
 wait_for --timeout 5 bash -c "ip netns exec $(ns b) ss -Hltn 'sport = :5201' | grep -q ."
