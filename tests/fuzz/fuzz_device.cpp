@@ -46,6 +46,7 @@
 //    the plaintext;
 //  * on_timer(now) leaves no deadline at or before now;
 //  * a forged datagram changes no peer status and arms no timer;
+//  * changing a peer's preshared key ends its sessions (device.hpp);
 //  * liveness (header bit5): once the network heals and both configs are
 //    restored, pings get through both ways within two minutes.
 #include <algorithm>
@@ -282,6 +283,7 @@ struct Node final : Output {
   std::unique_ptr<Device> dev;
 
   bool has_psk = false;
+  crypto::SecretKey psk;  // the preshared key its device has for the other (zero: none)
   std::set<Bytes> tun_in;                               // packets its TUN gave it (a few dozen)
   std::set<size_t> transport_sizes{kTransportMinSize};  // sizes its transport messages may have
   std::set<Bytes> sent_loose;                           // deliverable datagrams it sent (loose)
@@ -340,10 +342,15 @@ class World {
   void timers();
   void mutate_and_deliver(Sent s, uint8_t flags, Reader& r);
   void peer_op(uint8_t flags);
+  void set_main_peer(int x, const PeerConfig& c);
+  std::optional<PeerStatus> main_peer(int x) const {
+    for (PeerStatus& st : n[x].dev->status())
+      if (st.public_key == fixed().pub[1 - x]) return std::move(st);
+    return std::nullopt;
+  }
   uint64_t rx_bytes(int x) const {
-    for (const PeerStatus& st : n[x].dev->status())
-      if (st.public_key == fixed().pub[1 - x]) return st.rx_bytes;
-    return 0;
+    auto st = main_peer(x);
+    return st ? st->rx_bytes : 0;
   }
 };
 
@@ -363,11 +370,19 @@ World::World(uint8_t header) : header_(header) {
     x.dev = std::make_unique<Device>(f.priv[i], env, opts);
     x.has_psk = header & 16;
   }
-  for (int i = 0; i < 2; ++i) {
-    const bool with_endpoint = !(i == 1 && (header & 4));
-    n[i].dev->set_peer(config_for(i, with_endpoint), now);
-    if (with_endpoint) n[i].trusted.insert(f.ep[1 - i]);
-  }
+  for (int i = 0; i < 2; ++i) set_main_peer(i, config_for(i, !(i == 1 && (header & 4))));
+}
+
+// (Re)configures x's peer (the other device), as the host would.
+void World::set_main_peer(int x, const PeerConfig& c) {
+  Node& node = n[x];
+  const bool existed = main_peer(x).has_value();
+  const crypto::SecretKey psk = c.preshared_key ? *c.preshared_key : crypto::SecretKey{};
+  const bool psk_changed = existed && psk.b != node.psk.b;
+  node.psk = psk;
+  if (c.endpoint) node.trusted.insert(*c.endpoint);
+  node.dev->set_peer(c, now);
+  if (psk_changed) check(!main_peer(x)->has_session, "changing the preshared key ends the peer's sessions");
 }
 
 PeerConfig World::config_for(int x, bool with_endpoint) const {
@@ -635,8 +650,7 @@ void World::peer_op(uint8_t flags) {
   if (node.has_psk && (flags & 0x80)) c.preshared_key = f.other_psk;  // a mismatched key
   static constexpr uint16_t kKeepalive[4] = {0, 1, 25, 0};
   if (flags & 0x40) c.persistent_keepalive = kKeepalive[arg];
-  if (c.endpoint) node.trusted.insert(*c.endpoint);
-  node.dev->set_peer(c, now);
+  set_main_peer(x, c);
 }
 
 void World::run(Reader& r) {
@@ -774,9 +788,7 @@ void World::heal_and_check_liveness() {
   for (int x = 0; x < 2; ++x) {
     n[x].has_psk = header_ & 16;
     n[x].authenticated.clear();
-    PeerConfig c = config_for(x, true);
-    n[x].trusted.insert(*c.endpoint);
-    n[x].dev->set_peer(c, now);
+    set_main_peer(x, config_for(x, true));
   }
   inflight.clear();
   TRACE("heal at t=%.3fs\n", now.count() / 1e9);

@@ -38,9 +38,13 @@ void Device::set_peer(const PeerConfig& cfg, Time now) {
   }
   Peer& p = *slot;
   auto old_endpoint = p.cfg.endpoint;
+  const crypto::SecretKey old_psk = p.keys.psk;
   p.cfg = cfg;
   if (!cfg.endpoint) p.cfg.endpoint = old_endpoint;  // keep a roamed-to endpoint
   p.keys = PeerKeys::make(d.self, cfg.public_key, cfg.preshared_key ? &*cfg.preshared_key : nullptr);
+  // Sessions (and a pending handshake) made with the old preshared key end
+  // with it: whoever rotates a key expects the old one to stop working.
+  if (!fresh && !crypto::ct_equal(old_psk.b, p.keys.psk.b)) d.zero_keys(p);
   if (!p.keys.valid) log::warn("peer %s has a low-order public key; it can never handshake",
                                crypto::to_base64(cfg.public_key).c_str());
   d.allowed.remove_peer(p.id);
