@@ -7,15 +7,11 @@
 #include <string_view>
 
 #include "engine/net/ip.hpp"
+#include "invariant.hpp"
 
 namespace {
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using ovl::fuzz::check;
 
 }  // namespace
 

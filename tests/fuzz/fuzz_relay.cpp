@@ -22,22 +22,16 @@
 #include "engine/relay/credential.hpp"
 #include "engine/relay/protocol.hpp"
 #include "engine/relay/server.hpp"
+#include "invariant.hpp"
 
 namespace {
 
 using namespace ovl;
 using namespace ovl::relay;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using ovl::fuzz::check;
 
-bool same(std::span<const uint8_t> a, std::span<const uint8_t> b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-}
+using ovl::fuzz::same;
 
 // Fixed so the committed seeds can carry genuine credentials: secret = bytes
 // 0..31, keys A/B/C = 32 x 0x11/0x22/0x33, expires_unix 1800000000; mac =

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/control/secure_channel.hpp"
+#include "invariant.hpp"
 
 namespace {
 
@@ -31,12 +32,7 @@ using control::SecureChannel;
 
 constexpr int64_t kWall = 1'700'000'000'000'000'000;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using ovl::fuzz::check;
 
 struct Keys {
   crypto::SecretKey server, client;

@@ -14,22 +14,16 @@
 
 #include "engine/nat/stun.hpp"
 #include "engine/wg/messages.hpp"
+#include "invariant.hpp"
 
 namespace {
 
 using namespace ovl;
 using namespace ovl::nat;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using ovl::fuzz::check;
 
-bool same(std::span<const uint8_t> a, std::span<const uint8_t> b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-}
+using ovl::fuzz::same;
 
 // An endpoint made from input bytes (v4 or v6 by the first byte).
 net::Endpoint endpoint_from(std::span<const uint8_t> in, size_t salt) {

@@ -10,15 +10,11 @@
 #include <variant>
 
 #include "engine/control/token.hpp"
+#include "invariant.hpp"
 
 namespace {
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using ovl::fuzz::check;
 
 bool same(const ovl::control::Token& a, const ovl::control::Token& b) {
   return a.network_id == b.network_id && a.coordinator_key == b.coordinator_key && a.invite_id == b.invite_id &&

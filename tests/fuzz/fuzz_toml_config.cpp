@@ -9,15 +9,11 @@
 
 #include "engine/config/toml_config.hpp"
 #include "engine/control/registry.hpp"
+#include "invariant.hpp"
 
 namespace {
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using ovl::fuzz::check;
 
 void check_name(const std::optional<std::string>& n) {
   if (n) check(ovl::control::valid_node_name(*n), "names are valid");

@@ -15,22 +15,16 @@
 #include "engine/wg/device.hpp"
 #include "engine/wg/inner_packet.hpp"
 #include "engine/wg/messages.hpp"
+#include "invariant.hpp"
 
 namespace {
 
 using namespace ovl;
 using namespace ovl::wg;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using ovl::fuzz::check;
 
-bool same(std::span<const uint8_t> a, std::span<const uint8_t> b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-}
+using ovl::fuzz::same;
 
 template <size_t N>
 void fill(std::array<uint8_t, N>& a, const uint8_t* p) {
