@@ -7,6 +7,7 @@
 #   its cached map; the coordinator restarts and a new node can join.
 # Hosts share one LAN segment here (NAT traversal has its own test).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ovl_net.sh"
 lab_init network
 need_ovl
 
@@ -24,37 +25,22 @@ for h in coord a b c d; do
   i=$((i + 1))
 done
 
-# ovl_in HOST ARGS...: the ovl CLI in HOST's namespace with HOST's state dir
-ovl_in() { local h=$1; shift; nsx "$h" "$OVL_BIN" --state-dir "$WORK/state-$h" "$@"; }
-# start_daemon HOST ARGS...: runs `ovl ARGS` in the background, logging to $WORK/HOST.log
-start_daemon() {
-  local h=$1; shift
-  # `ip netns exec` directly (not through a shell function) so that $! is ovl's own pid
-  ip netns exec "$(ns "$h")" "$OVL_BIN" --state-dir "$WORK/state-$h" "$@" >"$WORK/$h.out" 2>"$WORK/$h.log" &
-  eval "PID_$h=$!"
-  LAB_PIDS+=("$!")
-  LAB_LOGS+=("$WORK/$h.log")
-}
-status_json() { ovl_in "$1" --json status; }
-overlay_ip() { status_json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["self"]["ip"])'; }
-has_ip() { [ -n "$(overlay_ip "$1" 2>/dev/null)" ]; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
-ping_once() { nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+status_json() { ovl_cli "$1" --json status; }
 
 check "ovl up creates the network and prints a one-time invite"
-start_daemon coord -v up --name server --network lab --cidr 100.90.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
+ovl_daemon coord -v up --name server --network lab --cidr 100.90.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
 wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
 TOKEN1=$(json_field token <"$WORK/coord.out")
 case "$TOKEN1" in ovl1-*) ;; *) fail "no token in: $(cat "$WORK/coord.out")";; esac
-wait_for has_ip coord --timeout 10 || fail "the coordinator's own node did not come up"
+wait_for has_overlay_ip coord --timeout 10 || fail "the coordinator's own node did not come up"
 SERVER_IP=$(overlay_ip coord)
 [ "$SERVER_IP" = 100.90.0.1 ] || fail "first node got $SERVER_IP, expected 100.90.0.1"
 log "  network up, server is $SERVER_IP"
 
 check "a joins with the single-use token; time from join to the first ping answer"
 t0=$(now_ms)
-start_daemon a -v join "$TOKEN1" --name alpha
+ovl_daemon a -v join "$TOKEN1" --name alpha
 wait_for grep -q joined "$WORK/a.out" --timeout 10 || fail "a did not join: $(cat "$WORK/a.log")"
 t_ip=$(now_ms)
 A_IP=$(sed -n 's/.*(\(.*\))$/\1/p' "$WORK/a.out")
@@ -65,18 +51,18 @@ log "  join -> first ping answer: $((t1 - t0)) ms (joined after $((t_ip - t0)) m
 
 check "a used single-use token is refused with exit code 2, nothing joins"
 rc=0
-out=$(ovl_in d join "$TOKEN1" --name delta --no-start 2>&1) || rc=$?
+out=$(ovl_cli d join "$TOKEN1" --name delta --no-start 2>&1) || rc=$?
 [ "$rc" = 2 ] || fail "reusing a single-use token: exit $rc, expected 2 ($out)"
 echo "$out" | grep -qi "already been used" || fail "unclear refusal: $out"
 log "  ok: $out"
 rm -rf "$WORK/state-d"
 
 check "b and c join with one reusable token"
-TOKEN2=$(ovl_in coord --json invite --reusable --expires 1h | json_field token)
-start_daemon b join "$TOKEN2" --name bravo
-start_daemon c join "$TOKEN2" --name charlie
-wait_for has_ip b --timeout 10 || fail "b did not join"
-wait_for has_ip c --timeout 10 || fail "c did not join"
+TOKEN2=$(ovl_cli coord --json invite --reusable --expires 1h | json_field token)
+ovl_daemon b join "$TOKEN2" --name bravo
+ovl_daemon c join "$TOKEN2" --name charlie
+wait_for has_overlay_ip b --timeout 10 || fail "b did not join"
+wait_for has_overlay_ip c --timeout 10 || fail "c did not join"
 B_IP=$(overlay_ip b); C_IP=$(overlay_ip c)
 
 check "every pair pings over the overlay"
@@ -103,10 +89,10 @@ for p in s["peers"]:
     assert p["path"] in ("direct", "relay", "connecting", "offline"), p
     assert p["path"] == "direct", p
 PY
-ovl_in coord nodes | grep -q charlie || fail "ovl nodes does not list charlie"
+ovl_cli coord nodes | grep -q charlie || fail "ovl nodes does not list charlie"
 
 check "ovl remove cuts a node off everywhere within 2 s"
-ovl_in coord remove charlie >/dev/null
+ovl_cli coord remove charlie >/dev/null
 t0=$(now_ms)
 wait_for --timeout 5 bash -c "! ip netns exec $(ns a) ping -c1 -W1 $C_IP >/dev/null 2>&1" || fail "a still reaches c"
 t1=$(now_ms)
@@ -125,16 +111,16 @@ done
 
 check "b restarted while the coordinator is down comes back from its cached map"
 stop_pid "$PID_b" 10
-start_daemon b up
+ovl_daemon b up
 wait_for --timeout 10 ping_once b "$A_IP" || fail "restarted b cannot reach a from its cache"
 log "  ok"
 
 check "the coordinator restarts and a new node can join"
-start_daemon coord up
-wait_for has_ip coord --timeout 10 || fail "the coordinator did not come back"
-TOKEN3=$(ovl_in coord --json invite | json_field token)
-start_daemon d join "$TOKEN3" --name delta
-wait_for has_ip d --timeout 10 || fail "d did not join after the restart"
+ovl_daemon coord up
+wait_for has_overlay_ip coord --timeout 10 || fail "the coordinator did not come back"
+TOKEN3=$(ovl_cli coord --json invite | json_field token)
+ovl_daemon d join "$TOKEN3" --name delta
+wait_for has_overlay_ip d --timeout 10 || fail "d did not join after the restart"
 D_IP=$(overlay_ip d)
 wait_for --timeout 10 ping_once d "$A_IP" || fail "d cannot ping a"
 wait_for --timeout 10 ping_once a "$D_IP" || fail "a cannot ping d"
