@@ -38,7 +38,10 @@ std::string random_hex(size_t bytes) {
 
 // A random /16 inside 100.64.0.0/10 (CGNAT space, rarely used on LANs).
 net::Prefix random_cidr() {
-  uint8_t second = static_cast<uint8_t>(64 + io::system_rng().uniform(64));
+  // 100.100.0.0/16 stays free: 100.100.100.100 is where the in-overlay DNS
+  // resolver will answer (issue 5).
+  uint8_t second = static_cast<uint8_t>(64 + io::system_rng().uniform(63));
+  if (second >= 100) ++second;
   return net::Prefix{net::IpAddr::v4(100, second, 0, 0), 16};
 }
 
