@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "store/schema.hpp"
 
@@ -178,6 +180,30 @@ bool Stmt::col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_N
 
 // ---------------------------------------------------------------- Db
 
+namespace {
+// Switching a new file to WAL needs an exclusive lock, and SQLite does not
+// run the busy handler for it: when several processes create the same
+// database at once, all but one get SQLITE_BUSY. Once one switched it, the
+// mode is persistent, so the others find WAL set and are done.
+void enable_wal(Db& db) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      auto st = db.prepare("PRAGMA journal_mode");
+      if (st.step() && st.col_text(0) == "wal") return;
+    } catch (const Error&) {
+      // fall through to the switch and its retry
+    }
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (const Error& e) {
+      if ((e.code() != SQLITE_BUSY && e.code() != SQLITE_LOCKED) || attempt >= 250) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // bounded: 250 x 20 ms = 5 s, the busy timeout
+  }
+}
+}  // namespace
+
 Db Db::open(const std::string& path, Mode mode) {
   const bool memory = is_memory(path);
   if (mode == Mode::read_write && !memory) create_private_file(path);
@@ -201,7 +227,7 @@ Db Db::open(const std::string& path, Mode mode) {
     // WAL: readers never block the writer and a crash mid-write leaves the
     // database intact. With WAL, synchronous=NORMAL cannot corrupt; at worst
     // the last commits before a power cut are lost.
-    db.exec("PRAGMA journal_mode = WAL");
+    enable_wal(db);
     db.exec("PRAGMA synchronous = NORMAL");
   }
   if (mode == Mode::read_write) {
