@@ -126,4 +126,12 @@ wait_for --timeout 10 ping_once d "$A_IP" || fail "d cannot ping a"
 wait_for --timeout 10 ping_once a "$D_IP" || fail "a cannot ping d"
 log "  d ($D_IP) joined and pings a"
 
+check "ovl down stops the local daemon and removes its device"
+ovl_cli d down >/dev/null || fail "ovl down failed"
+wait_for pid_gone "$PID_d" --timeout 10 || fail "d's daemon still runs after ovl down"
+nsx d ip link show ovl0 >/dev/null 2>&1 && fail "ovl0 is still there after ovl down"
+rc=0; ovl_cli d status >/dev/null 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "ovl status after ovl down: exit $rc, expected 1 (not running)"
+log "  ok"
+
 cp $WORK/*.log /tmp/netlogs/ 2>/dev/null; pass
