@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README demo: a small internet in network namespaces, a coordinator on a public
 # host, and homes behind NAT routers. `ovl up` creates the network; every other machine
-# joins with one invite token; they ping each other over encrypted direct tunnels.
+# joins with one invite token; they ping each other by name over encrypted direct tunnels.
 #
 #   scripts/run.sh demo          or      sudo bash tests/e2e/demo.sh [--hold]
 #
@@ -52,13 +52,18 @@ sed 's/^/      /' "$WORK/a2.out" "$WORK/b.out"
 declare -A IP NAME=([coord]=server [a]=laptop [a2]=desktop [b]=phone)
 for h in coord a a2 b; do IP[$h]=$(overlay_ip "$h"); done
 
-say "Everyone pings everyone over the overlay"
+say "Everyone pings everyone by name (every node answers DNS for NAME.home.ovl at 100.100.100.100)"
+# Point each machine's resolver at ovl (a per-namespace resolv.conf; the host's is untouched).
+for h in coord a a2 b; do ns_resolv "$h" "nameserver 100.100.100.100" "search home.ovl"; done
+show laptop "ping phone"
 for x in coord a a2 b; do
   for y in coord a a2 b; do
     [ "$x" = "$y" ] && continue
-    wait_for --timeout 15 ping_once "$x" "${IP[$y]}" || fail "${NAME[$x]} cannot reach ${NAME[$y]}"
-    rtt=$(nsx "$x" ping -c1 -W1 "${IP[$y]}" | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p')
-    printf '      %-8s -> %-8s %-14s %s ms\n' "${NAME[$x]}" "${NAME[$y]}" "${IP[$y]}" "$rtt"
+    wait_for --timeout 15 ping_once "$x" "${NAME[$y]}" || fail "${NAME[$x]} cannot reach ${NAME[$y]} by name"
+    out=$(nsx "$x" ping -c1 -W1 "${NAME[$y]}.home.ovl")
+    rtt=$(echo "$out" | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p')
+    addr=$(echo "$out" | sed -n '1s/^PING [^ ]* (\([0-9.]*\)).*/\1/p')
+    printf '      %-8s -> %-17s %-14s %s ms\n' "${NAME[$x]}" "${NAME[$y]}.home.ovl" "$addr" "$rtt"
   done
 done
 

@@ -141,7 +141,7 @@ lab_cleanup() {
     fi
     sleep 0.1
   done
-  for n in "${LAB_NS[@]}"; do ip netns del "$LAB_PREFIX$n" 2>/dev/null; done
+  for n in "${LAB_NS[@]}"; do ip netns del "$LAB_PREFIX$n" 2>/dev/null; rm -rf "/etc/netns/$LAB_PREFIX$n"; done
   [ -n "$WORK" ] && rm -rf "$WORK"
   exit "$rc"
 }
@@ -171,6 +171,15 @@ wait_for() {
 
 ns() { echo "$LAB_PREFIX$1"; }            # full namespace name of short name
 nsx() { local n=$1; shift; ip netns exec "$LAB_PREFIX$n" "$@"; }   # run in namespace
+
+# ns_resolv SHORT LINE...: the resolv.conf that processes started in the namespace see
+# (`ip netns exec` bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf); the
+# host's own /etc/resolv.conf is never touched, and lab_cleanup removes the file.
+ns_resolv() {
+  local n=$1; shift
+  mkdir -p "/etc/netns/$LAB_PREFIX$n"
+  printf '%s\n' "$@" >"/etc/netns/$LAB_PREFIX$n/resolv.conf"
+}
 
 ns_new() { # SHORT
   ip netns add "$LAB_PREFIX$1" || fail "cannot create namespace $LAB_PREFIX$1"

@@ -89,7 +89,15 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   NodeRole& n = *opts.node;
   tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
+  // Peer names: queries to the resolver address arrive on TUN and are
+  // answered from the network map.
+  auto resolver = net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
+  if (!w.network.cidr.contains(resolver)) tun->add_route(net::Prefix{resolver, 32});
   plane = std::make_unique<PacketPlane>(io, *device, *tun, *udp);
+  plane->local_address = resolver;
+  plane->local_service = [this, resolver](std::span<const uint8_t> pkt) {
+    if (auto reply = dns.answer_ip_packet(pkt, resolver)) tun->write(*reply);
+  };
   plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
   relay_client = std::make_unique<relay::Client>(device->public_key());
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
@@ -146,6 +154,9 @@ void Daemon::Impl::apply_map() {
     it = applied.erase(it);
   }
   if (plane) plane->rearm();
+  std::vector<dns::Record> names;
+  for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});
+  dns.set_zone(st.welcome->network.domain, std::move(names));
   if (!st.welcome->relays.empty()) {
     relay_client->configure(st.welcome->relays.front(), now);
     run_relay_client();

@@ -62,6 +62,10 @@ struct DaemonOptions {
   std::function<void(const control::Welcome&)> on_enrolled;
 };
 
+// Where every node answers DNS for NAME.NETWORK.ovl (and short names):
+// inside the overlay, never in a network range ovl hands out.
+inline constexpr uint8_t kResolverAddress[4] = {100, 100, 100, 100};
+
 // Exit codes of run().
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;

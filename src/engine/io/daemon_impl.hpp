@@ -14,6 +14,7 @@
 #include "engine/io/daemon.hpp"
 #include "engine/io/packet_plane.hpp"
 #include "engine/io/udp_socket.hpp"
+#include "engine/dns/responder.hpp"
 #include "engine/nat/discovery.hpp"
 #include "engine/nat/path.hpp"
 #include "engine/relay/client.hpp"
@@ -91,6 +92,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::unique_ptr<relay::Client> relay_client;
   asio::steady_timer relay_timer{io};
   nat::PathSelector paths;
+  dns::Responder dns;
   asio::steady_timer path_timer{io};
   std::map<crypto::PublicKey, wg::PeerConfig, control::KeyLess> peer_cfg;       // as last given to the device
   std::map<crypto::PublicKey, net::Endpoint, control::KeyLess> direct_candidate;  // chosen from the map

@@ -103,6 +103,10 @@ void PacketPlane::on_tun_readable() {
     }
     if (n == 0) continue;
     ++stats_.tun_rx;
+    if (local_address && n >= 20 && (pkt[0] >> 4) == 4 && std::memcmp(pkt + 16, local_address->b.data(), 4) == 0) {
+      local_service({pkt, static_cast<size_t>(n)});
+      continue;
+    }
     dev_.on_tun(std::span<uint8_t>(pkt, static_cast<size_t>(n)), now, *this);
   }
   rearm();

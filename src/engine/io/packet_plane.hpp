@@ -14,6 +14,7 @@
 
 #include <array>
 #include <functional>
+#include <optional>
 
 #include "engine/io/loop_stats.hpp"
 #include "engine/io/udp_socket.hpp"
@@ -33,6 +34,10 @@ class PacketPlane final : public wg::Output {
   void start();
   // Datagrams that are not WireGuard messages (disco, STUN) go here when set.
   std::function<void(std::span<uint8_t>, const net::Endpoint&)> other_udp;
+  // Packets read from TUN that are addressed to this IPv4 address are handed
+  // to `local_service` instead of the device (the node's DNS resolver).
+  std::optional<net::IpAddr> local_address;
+  std::function<void(std::span<const uint8_t>)> local_service;
   // Datagrams the device sends to a relay's virtual endpoint go here.
   std::function<void(const net::Endpoint&, std::span<const uint8_t>)> virtual_send;
   // Call after changing the device from outside an event (peers added...).
