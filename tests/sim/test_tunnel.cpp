@@ -296,3 +296,32 @@ TEST_CASE("under load, initiations need a cookie; a real peer still gets through
   CHECK(net.count(MsgType::cookie_reply, &b) > 0);
   CHECK(b.received.size() == 1);
 }
+
+TEST_CASE("re-applying an unchanged peer sends nothing and keeps the session") {
+  Net net;
+  Node& a = net.add("203.0.113.10", 51820, "10.0.0.1");
+  Node& b = net.add("203.0.113.20", 51820, "10.0.0.2");
+  net.connect(b, a, false);
+  net.connect(a, b, true, 25);
+  net.advance(100ms);
+  REQUIRE(a.dev->status()[0].has_session);
+  size_t sent = net.log.size();
+  net.connect(a, b, true, 25);  // the same configuration again, as a host does per map delta
+  net.advance(1s);
+  CHECK(net.log.size() == sent);
+  CHECK(a.dev->status()[0].has_session);
+  a.send_ip(b.overlay);
+  net.advance(100ms);
+  CHECK(b.received.size() == 1);
+  // A new endpoint does restart the keepalive (and so the session) at once.
+  b.ep = {*net::IpAddr::parse("203.0.113.21"), 51820};
+  wg::PeerConfig c;
+  c.public_key = b.dev->public_key();
+  c.allowed_ips = {net::Prefix{b.overlay, 32}};
+  c.endpoint = b.ep;
+  c.persistent_keepalive = 25;
+  sent = net.log.size();
+  a.dev->set_peer(c, net.now);
+  net.advance(100ms);
+  CHECK(net.log.size() > sent);
+}

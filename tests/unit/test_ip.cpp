@@ -180,3 +180,13 @@ TEST_CASE("parsers refuse embedded NULs and bracketed IPv4") {
   CHECK(p.contains(*IpAddr::parse("10.1.2.3")));
   CHECK(p.masked().len == 32);
 }
+
+TEST_CASE("is_loopback covers 127/8 and ::1 only") {
+  using namespace ovl::net;
+  CHECK(IpAddr::parse("127.0.0.1")->is_loopback());
+  CHECK(IpAddr::parse("127.8.9.10")->is_loopback());
+  CHECK(IpAddr::parse("::1")->is_loopback());
+  CHECK_FALSE(IpAddr::parse("128.0.0.1")->is_loopback());
+  CHECK_FALSE(IpAddr::parse("::2")->is_loopback());
+  CHECK_FALSE(IpAddr::parse("::ffff:127.0.0.1")->is_loopback());  // v4-mapped is unmapped at the socket edge
+}

@@ -23,9 +23,8 @@ struct Coordinator::Conn {
 std::vector<net::Endpoint> Coordinator::candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                    const std::optional<net::Endpoint>& reflexive) {
   std::vector<net::Endpoint> eps;
-  bool loopback = c.remote.ip.v6 ? c.remote.ip == *net::IpAddr::parse("::1") : c.remote.ip.b[0] == 127;
   if (reflexive) eps.push_back(*reflexive);
-  else if (c.listen_port && !loopback) eps.push_back({c.remote.ip, c.listen_port});
+  else if (c.listen_port && !c.remote.ip.is_loopback()) eps.push_back({c.remote.ip, c.listen_port});
   for (auto& e : lan)
     if (std::find(eps.begin(), eps.end(), e) == eps.end()) eps.push_back(e);
   return eps;

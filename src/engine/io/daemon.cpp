@@ -68,9 +68,7 @@ void Daemon::Impl::start_node() {
   udp = std::make_unique<UdpSocket>(n.listen_port);
   agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, n.hostname, udp->port());
   if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
-  std::vector<net::Endpoint> eps;
-  for (auto& a : local_addresses({n.tun_name})) eps.push_back({a, udp->port()});
-  agent->set_endpoints(eps, std::nullopt);
+  agent->set_endpoints(lan_candidates(), std::nullopt);
 
   // Come back up from the cached map: tunnels work while the coordinator is away.
   if (auto cached = store::kv_get(*opts.db, kNetStateKey)) {
@@ -106,8 +104,7 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.
   const auto& ce = n.coordinator_endpoints;
-  bool local = !ce.empty() && (ce.front().ip.v6 ? ce.front().ip == *net::IpAddr::parse("::1") : ce.front().ip.b[0] == 127);
-  if (!ce.empty() && !local) {
+  if (!ce.empty() && !ce.front().ip.is_loopback()) {
     discovery = std::make_unique<nat::Discovery>(n.coordinator_endpoints.front());
     run_discovery();
   }
@@ -190,9 +187,8 @@ void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from)
   }
   if (!nat::is_stun(d)) return;
   if (opts.coordinator) {
-    net::Endpoint adv = opts.coordinator->advertise.empty() ? net::Endpoint{} : opts.coordinator->advertise.front();
     if (nat::parse_request(d)) {
-      answer_stun(d, from, *udp, adv);
+      answer_stun(d, from, *udp, stun_advertised(udp->port()));
       return;
     }
   }
@@ -204,10 +200,20 @@ void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from)
   }
 }
 
-void Daemon::Impl::report_endpoints() {
+std::vector<net::Endpoint> Daemon::Impl::lan_candidates() const {
   std::vector<net::Endpoint> eps;
   for (auto& a : local_addresses({opts.node->tun_name})) eps.push_back({a, udp->port()});
-  link_write(agent->set_endpoints(eps, discovery ? discovery->reflexive() : std::nullopt));
+  return eps;
+}
+
+net::Endpoint Daemon::Impl::stun_advertised(uint16_t port) const {
+  net::Endpoint adv = opts.coordinator->advertise.empty() ? net::Endpoint{} : opts.coordinator->advertise.front();
+  adv.port = port;
+  return adv;
+}
+
+void Daemon::Impl::report_endpoints() {
+  link_write(agent->set_endpoints(lan_candidates(), discovery ? discovery->reflexive() : std::nullopt));
 }
 
 void Daemon::Impl::run_discovery() {

@@ -2,7 +2,6 @@
 // socket, one JSON answer. The CLI is its only client; the schema of each
 // answer is what `--json` prints (see man/ovl.1).
 #include "engine/io/daemon_impl.hpp"
-#include "engine/io/interfaces.hpp"
 #include "engine/io/system_env.hpp"
 
 namespace ovl::io {
@@ -111,8 +110,8 @@ json Daemon::Impl::netcheck_json() {
                       {"problem", relay_client->last_refusal()}});
   r["relays"] = relays;
   std::vector<std::string> eps;
-  if (udp)
-    for (auto& a : local_addresses({opts.node ? opts.node->tun_name : ""})) eps.push_back(net::Endpoint{a, udp->port()}.str());
+  if (opts.node && udp)
+    for (auto& e : lan_candidates()) eps.push_back(e.str());
   r["lan_candidates"] = eps;
   return r;
 }

@@ -128,6 +128,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void on_other_udp(std::span<uint8_t> d, const net::Endpoint& from);
   void run_discovery();
   void report_endpoints();
+  std::vector<net::Endpoint> lan_candidates() const;  // interface addresses with our UDP port
+  net::Endpoint stun_advertised(uint16_t port) const;  // SOURCE-ADDRESS for classic STUN clients
   void run_relay_client();
   void check_paths();
   void send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d);

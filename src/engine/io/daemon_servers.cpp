@@ -177,10 +177,8 @@ void Daemon::Impl::schedule_ephemeral() {
 // ---- STUN ----
 
 void Daemon::Impl::open_stun_socket(uint16_t port) {
-  net::Endpoint adv = opts.coordinator->advertise.empty() ? net::Endpoint{} : opts.coordinator->advertise.front();
-  adv.port = port;
   try {
-    stun_sockets.push_back(std::make_unique<StunSocket>(io, port, adv));
+    stun_sockets.push_back(std::make_unique<StunSocket>(io, port, stun_advertised(port)));
     read_stun(*stun_sockets.back());
   } catch (const std::exception& e) {
     // Without it nodes still learn their mapping, just not how their NAT maps.

@@ -21,6 +21,13 @@ bool IpAddr::is_unspecified() const {
   return true;
 }
 
+bool IpAddr::is_loopback() const {
+  if (!v6) return b[0] == 127;
+  for (size_t i = 0; i < 15; ++i)
+    if (b[i]) return false;
+  return b[15] == 1;
+}
+
 // inet_pton/inet_ntop are pure text conversions (no I/O), so protocol code may use them.
 std::optional<IpAddr> IpAddr::parse(std::string_view s) {
   // inet_pton stops at a NUL; "1.2.3.4\0junk" must not parse as 1.2.3.4.

@@ -24,6 +24,7 @@ struct IpAddr {
   size_t size() const { return v6 ? 16 : 4; }
   std::span<const uint8_t> bytes() const { return {b.data(), size()}; }
   bool is_unspecified() const;
+  bool is_loopback() const;  // 127.0.0.0/8 or ::1
   // Parses dotted IPv4 or RFC 4291 IPv6 text. nullopt on anything else.
   static std::optional<IpAddr> parse(std::string_view s);
   std::string str() const;

@@ -38,6 +38,8 @@ void Device::set_peer(const PeerConfig& cfg, Time now) {
   }
   Peer& p = *slot;
   auto old_endpoint = p.cfg.endpoint;
+  auto old_allowed = std::move(p.cfg.allowed_ips);
+  uint16_t old_keepalive = p.cfg.persistent_keepalive;
   const crypto::SecretKey old_psk = p.keys.psk;
   p.cfg = cfg;
   if (!cfg.endpoint) p.cfg.endpoint = old_endpoint;  // keep a roamed-to endpoint
@@ -47,10 +49,18 @@ void Device::set_peer(const PeerConfig& cfg, Time now) {
   if (!fresh && !crypto::ct_equal(old_psk.b, p.keys.psk.b)) d.zero_keys(p);
   if (!p.keys.valid) log::warn("peer %s has a low-order public key; it can never handshake",
                                crypto::to_base64(cfg.public_key).c_str());
-  d.allowed.remove_peer(p.id);
-  for (auto& pfx : cfg.allowed_ips) d.allowed.insert(pfx, p.id);
-  // Like wireguard-go: a persistent keepalive starts the session right away.
-  if (cfg.persistent_keepalive && p.cfg.endpoint) d.arm(p.t_persistent, now);
+  // Hosts re-apply their whole configuration on every change (the daemon
+  // does per map delta), so only redo what changed: removing a peer's
+  // prefixes rebuilds the trie, and a keepalive is a packet on the wire.
+  if (fresh || old_allowed != cfg.allowed_ips) {
+    d.allowed.remove_peer(p.id);
+    for (auto& pfx : cfg.allowed_ips) d.allowed.insert(pfx, p.id);
+  }
+  // Like wireguard-go: a persistent keepalive starts the session right away
+  // (and again when the peer moved to a new endpoint).
+  bool moved = p.cfg.endpoint != old_endpoint;
+  if (cfg.persistent_keepalive && p.cfg.endpoint && (fresh || moved || old_keepalive != cfg.persistent_keepalive))
+    d.arm(p.t_persistent, now);
   else if (!cfg.persistent_keepalive) p.t_persistent = kNever;
 }
 
