@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -58,6 +59,21 @@ nlohmann::json api_call(const std::string& state_dir, const nlohmann::json& requ
   auto j = nlohmann::json::parse(resp, nullptr, false);
   if (j.is_discarded()) throw std::runtime_error("the ovl daemon sent an unreadable answer");
   return j;
+}
+
+bool api_request(const std::string& state_dir, const nlohmann::json& request, nlohmann::json& response) {
+  try {
+    response = api_call(state_dir, request);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ovl: %s\n", e.what());
+    return false;
+  }
+  if (response.contains("error")) {
+    const auto& e = response["error"];
+    std::fprintf(stderr, "ovl: %s\n", e.is_string() ? e.get<std::string>().c_str() : "the daemon reported an error");
+    return false;
+  }
+  return true;
 }
 
 }  // namespace ovl::cli

@@ -16,19 +16,9 @@ namespace {
 
 // Calls the daemon; prints its error and returns false on failure.
 bool call(const GlobalOptions& g, const json& req, json& resp, int& rc) {
-  try {
-    resp = api_call(g.state_dir, req);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ovl: %s\n", e.what());
-    rc = kExitFailure;
-    return false;
-  }
-  if (resp.contains("error")) {
-    std::fprintf(stderr, "ovl: %s\n", resp["error"].get<std::string>().c_str());
-    rc = kExitFailure;
-    return false;
-  }
-  return true;
+  if (api_request(g.state_dir, req, resp)) return true;
+  rc = kExitFailure;
+  return false;
 }
 
 std::string ago(const json& unix_s) {

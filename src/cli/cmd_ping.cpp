@@ -83,16 +83,7 @@ double echo(int fd, bool raw, const net::IpAddr& dst, uint16_t id, uint16_t seq,
 
 int cmd_ping(const GlobalOptions& g, const PingOptions& o) {
   json status;
-  try {
-    status = api_call(g.state_dir, {{"cmd", "status"}});
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ovl: %s\n", e.what());
-    return kExitFailure;
-  }
-  if (status.contains("error")) {
-    std::fprintf(stderr, "ovl: %s\n", status["error"].get<std::string>().c_str());
-    return kExitFailure;
-  }
+  if (!api_request(g.state_dir, {{"cmd", "status"}}, status)) return kExitFailure;
   auto peer = find_peer(status, o.peer);
   if (!peer) {
     std::fprintf(stderr, "ovl: no peer \"%s\" in this network (see `ovl status`)\n", o.peer.c_str());
@@ -150,16 +141,7 @@ int cmd_ping(const GlobalOptions& g, const PingOptions& o) {
 
 int cmd_netcheck(const GlobalOptions& g) {
   json r;
-  try {
-    r = api_call(g.state_dir, {{"cmd", "netcheck"}});
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ovl: %s\n", e.what());
-    return kExitFailure;
-  }
-  if (r.contains("error")) {
-    std::fprintf(stderr, "ovl: %s\n", r["error"].get<std::string>().c_str());
-    return kExitFailure;
-  }
+  if (!api_request(g.state_dir, {{"cmd", "netcheck"}}, r)) return kExitFailure;
   if (g.json) {
     std::printf("%s\n", r.dump(2).c_str());
     return kExitOk;
