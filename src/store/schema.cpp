@@ -69,7 +69,21 @@ CREATE TABLE kv (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 1> kSteps = {kV1};
+// Version 2: subnet routes and exit nodes (engine/control/routes.hpp). One row
+// per (node, prefix): what the node advertises, what an admin approved; a
+// prefix is routed to the node when both are set. Approval outlives a
+// withdrawal, so re-advertising needs no second approval (as in Tailscale).
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE node_routes (
+  node_id    INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  prefix     TEXT    NOT NULL,                 -- canonical "10.1.0.0/24"
+  advertised INTEGER NOT NULL DEFAULT 0,
+  approved   INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (node_id, prefix)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 2> kSteps = {kV1, kV2};
 
 }  // namespace
 

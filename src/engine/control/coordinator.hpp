@@ -71,6 +71,12 @@ class Coordinator {
   bool remove_node(const std::string& which, CoordinatorOutput& out, std::string& err);
   bool rename_node(const std::string& which, const std::string& new_name, CoordinatorOutput& out, std::string& err);
   std::vector<NodeView> nodes();
+  // Approves (or unapproves) a route a node advertises; the change reaches
+  // every node as a delta. On failure `err` says why (unknown node, a prefix
+  // that is malformed, overlaps the overlay or is not advertised by the node
+  // when approving); nothing is stored then.
+  bool approve_route(const std::string& which, const std::string& prefix, bool approve, CoordinatorOutput& out,
+                     std::string& err);
   // Ephemeral nodes offline for longer than `grace` seconds are removed.
   void expire_ephemeral(int64_t grace_s, CoordinatorOutput& out);
   uint64_t map_version() const { return version_; }
@@ -89,6 +95,8 @@ class Coordinator {
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);
+  // The routes a node says it advertises, cleaned of anything invalid.
+  std::vector<net::Prefix> checked_routes(const std::string& node, std::vector<net::Prefix> routes);
 
   Registry& reg_;
   crypto::SecretKey key_;

@@ -5,8 +5,10 @@
 // node -> coordinator
 //   {"type":"hello", "name":"", "hostname":"laptop", "listen_port":51820,
 //    "endpoints":["192.168.1.2:51820"], "reflexive":"203.0.113.10:51820" (if known),
+//    "routes":["10.1.0.0/24"] (advertised subnet routes; optional),
 //    "enroll":{"invite":"<16 hex>", "secret":"<base64url>"}}   (only when joining)
 //   {"type":"endpoints", "endpoints":[...], "reflexive":"203.0.113.10:40001"}  (candidates changed)
+//   {"type":"routes", "advertise":["10.1.0.0/24","0.0.0.0/0"]}  (the whole set this node offers)
 //   {"type":"ping"}                                            (link liveness)
 //
 // coordinator -> node
@@ -18,7 +20,8 @@
 //   {"type":"error", "code":"used_up", "message":"..."}        (then the link closes)
 //
 // {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "public_key":"<b64>",
-//           "endpoints":["203.0.113.10:51820", ...], "groups":["servers"], "online":true}
+//           "endpoints":["203.0.113.10:51820", ...], "groups":["servers"], "online":true,
+//           "routes":["10.1.0.0/24"]}   (approved and advertised; absent = none)
 #pragma once
 #include <array>
 #include <cstdint>
@@ -40,6 +43,9 @@ struct PeerInfo {
   std::vector<net::Endpoint> endpoints;
   std::vector<std::string> groups;
   bool online = false;
+  // Prefixes routed to this peer: advertised by it and approved by an admin
+  // (0.0.0.0/0 = it is an exit node). Normalized (control/routes.hpp).
+  std::vector<net::Prefix> routes;
   bool operator==(const PeerInfo&) const = default;
 };
 
@@ -56,6 +62,11 @@ struct Hello {
   std::optional<net::Endpoint> reflexive;    // public mapping learned by STUN
   std::optional<std::string> invite_id;      // enrolling
   std::optional<std::string> invite_secret;  // base64url; present with invite_id
+  std::vector<net::Prefix> routes;           // advertised subnet/exit routes
+};
+// The node's advertised routes changed (the whole new set).
+struct RoutesUpdate {
+  std::vector<net::Prefix> advertise;
 };
 struct EndpointsUpdate {
   std::vector<net::Endpoint> endpoints;
@@ -89,7 +100,7 @@ struct ErrorMsg {
   std::string code, message;
 };
 
-using Message = std::variant<Hello, EndpointsUpdate, Ping, Pong, Welcome, FullMap, Delta, ErrorMsg>;
+using Message = std::variant<Hello, EndpointsUpdate, Ping, Pong, Welcome, FullMap, Delta, ErrorMsg, RoutesUpdate>;
 
 std::string encode(const Message& m);
 // nullopt for anything malformed (bad JSON, missing or ill-typed fields,

@@ -54,6 +54,14 @@ std::vector<uint8_t> NodeAgent::set_endpoints(std::vector<net::Endpoint> lan, st
   return ch_->take_output();
 }
 
+std::vector<uint8_t> NodeAgent::set_routes(std::vector<net::Prefix> routes) {
+  if (routes == routes_) return {};
+  routes_ = std::move(routes);
+  if (!linked()) return {};
+  ch_->send(encode(RoutesUpdate{routes_}));
+  return ch_->take_output();
+}
+
 std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) {
   ch_ = SecureChannel::client(key_, coordinator_, rng, wall_ns);
   welcomed_ = false;
@@ -63,6 +71,7 @@ std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) 
   h.listen_port = listen_port_;
   h.endpoints = endpoints_;
   h.reflexive = reflexive_;
+  h.routes = routes_;
   if (invite_id_) {
     h.invite_id = invite_id_;
     h.invite_secret = invite_secret_;
