@@ -4,24 +4,27 @@
 # ~/.bashrc. Self-contained: does not need the bash-completion package.
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
 
-_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down config ping netcheck"
+_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down config ping netcheck route set"
 _ovl_invite_commands="list revoke"
+_ovl_route_commands="advertise withdraw approve unapprove list"
 _ovl_config_commands="show"
 _ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --exit-node"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
   case "$1" in
     tunnel) echo "-i --interface" ;;
-    up) echo "--network --cidr --listen-port --advertise-endpoint --name -i --interface" ;;
+    up) echo "--network --cidr --listen-port --advertise-endpoint --name -i --interface --advertise-exit-node --exit-node" ;;
     coordinator) echo "--network --cidr --listen-port --advertise-endpoint" ;;
     join) echo "--name -i --interface --listen-port --no-start" ;;
     invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
     "invite list" | "invite revoke") echo "" ;;
     config | "config show") echo "" ;;
     ping) echo "-c --count --until-direct --timeout" ;;
+    route | "route advertise" | "route withdraw" | "route approve" | "route unapprove" | "route list") echo "" ;;
+    set) echo "--exit-node" ;;
     genkey | pubkey | status | nodes | remove | rename | down | netcheck) echo "" ;;
   esac
 }
@@ -50,6 +53,8 @@ _ovl() {
       sub=$w
     elif [[ $cmd == config && -z $sub && " $_ovl_config_commands " == *" $w "* ]]; then
       sub=$w
+    elif [[ $cmd == route && -z $sub && " $_ovl_route_commands " == *" $w "* ]]; then
+      sub=$w
     else
       npos=$((npos + 1))
     fi
@@ -72,6 +77,10 @@ _ovl() {
       return 0
       ;;
     -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group | -c | --count | --timeout)
+      return 0
+      ;;
+    --exit-node)
+      mapfile -t COMPREPLY < <(compgen -W "none" -- "$cur")
       return 0
       ;;
   esac
@@ -105,6 +114,9 @@ _ovl() {
       ;;
     config)
       [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_config_commands" -- "$cur")
+      ;;
+    route)
+      [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_route_commands" -- "$cur")
       ;;
   esac
   return 0

@@ -18,7 +18,7 @@ function __ovl_command
             continue
         end
         switch $t
-            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group
+            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --exit-node
                 set skip 1
                 continue
             case '-*'
@@ -30,6 +30,8 @@ function __ovl_command
             set cmd invite $t
         else if test "$cmd" = config; and contains -- $t show
             set cmd config $t
+        else if test "$cmd" = route; and contains -- $t advertise withdraw approve unapprove list
+            set cmd route $t
         end
     end
     echo $cmd
@@ -67,6 +69,8 @@ complete -c ovl -n '__ovl_using' -a down -d 'stop the local ovl daemon'
 complete -c ovl -n '__ovl_using' -a config -d 'the configuration file and flags'
 complete -c ovl -n '__ovl_using' -a ping -d 'ping a peer over the overlay and say which path answered'
 complete -c ovl -n '__ovl_using' -a netcheck -d 'UDP reachability, public address, NAT mapping, relays'
+complete -c ovl -n '__ovl_using' -a route -d 'subnet routes: advertise on a node, approve on the coordinator'
+complete -c ovl -n '__ovl_using' -a set -d 'change a setting of the running node'
 
 # ovl tunnel [-i IFACE] FILE
 complete -c ovl -n '__ovl_using tunnel' -F -d 'wg-quick style config file'
@@ -79,6 +83,8 @@ complete -c ovl -n '__ovl_using up' -l listen-port -x -d 'UDP (WireGuard) and TC
 complete -c ovl -n '__ovl_using up' -l advertise-endpoint -x -d 'IP[:PORT] that invites point to (repeatable)'
 complete -c ovl -n '__ovl_using up' -l name -x -d "this node's name (default: the hostname)"
 complete -c ovl -n '__ovl_using up' -s i -l interface -x -d 'TUN device name (default: ovl0)'
+complete -c ovl -n '__ovl_using up' -l advertise-exit-node -d 'offer this node as an exit node (needs approval)'
+complete -c ovl -n '__ovl_using up' -l exit-node -x -a none -d 'send internet traffic through this node (none = off)'
 
 # ovl coordinator
 complete -c ovl -n '__ovl_using coordinator' -l network -x -d 'network name (default: the hostname)'
@@ -107,8 +113,19 @@ complete -c ovl -n '__ovl_using ping' -s c -l count -x -d 'how many pings (defau
 complete -c ovl -n '__ovl_using ping' -l until-direct -d 'stop at the first answer over a direct path'
 complete -c ovl -n '__ovl_using ping' -l timeout -x -d 'seconds to wait for each answer (default: 2)'
 
+# ovl route advertise|withdraw CIDR | approve|unapprove NODE CIDR | list
+complete -c ovl -n '__ovl_using route' -a advertise -d 'offer a subnet behind this node'
+complete -c ovl -n '__ovl_using route' -a withdraw -d 'stop offering a subnet'
+complete -c ovl -n '__ovl_using route' -a approve -d 'let a node route an advertised subnet (on the coordinator)'
+complete -c ovl -n '__ovl_using route' -a unapprove -d 'take an approval back (on the coordinator)'
+complete -c ovl -n '__ovl_using route' -a list -d 'advertised and approved routes'
+
+# ovl set --exit-node NODE|none
+complete -c ovl -n '__ovl_using set' -l exit-node -x -a none -d 'send internet traffic through this node (none = off)'
+
 # ovl config show
 complete -c ovl -n '__ovl_using config' -a show -d 'print the effective settings and where each comes from'
 
 # status, nodes, invite list, invite revoke ID, remove NODE, rename NODE NEW_NAME,
-# down, genkey, pubkey, netcheck and config show take only the global options.
+# down, genkey, pubkey, netcheck, config show and the route subcommands take only
+# the global options.

@@ -69,6 +69,7 @@ void Daemon::Impl::start_node() {
   agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, n.hostname, udp->port());
   if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
   agent->set_endpoints(lan_candidates(), std::nullopt);
+  start_routes();
 
   // Come back up from the cached map: tunnels work while the coordinator is away.
   if (auto cached = store::kv_get(*opts.db, kNetStateKey)) {
@@ -101,6 +102,11 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->start();
   check_paths();
+  try {
+    sync_forwarding();
+  } catch (const std::exception& e) {
+    log::error("%s", e.what());  // the overlay itself works; routing through us does not
+  }
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.
   const auto& ce = n.coordinator_endpoints;
@@ -119,12 +125,15 @@ void Daemon::Impl::apply_map() {
   const auto& self = st.welcome->self.public_key;
   wg::Time now = monotonic_now();
   std::map<crypto::PublicKey, bool, control::KeyLess> keep;
+  plan_routes();
   for (auto& [key, p] : st.peers) {
     if (key == self) continue;
     keep[key] = true;
     wg::PeerConfig c;
     c.public_key = key;
     c.allowed_ips = {net::Prefix{p.ip, static_cast<uint8_t>(p.ip.v6 ? 128 : 32)}};
+    if (auto r = peer_routes.find(key); r != peer_routes.end())
+      c.allowed_ips.insert(c.allowed_ips.end(), r->second.begin(), r->second.end());
     c.persistent_keepalive = kPersistentKeepalive;
     // Only hand the device a new endpoint when the map's candidates changed,
     // so a roamed-to address learned from real traffic is not overridden.
@@ -151,6 +160,7 @@ void Daemon::Impl::apply_map() {
     it = applied.erase(it);
   }
   if (plane) plane->rearm();
+  sync_os_routes();
   std::vector<dns::Record> names;
   for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});
   dns.set_zone(st.welcome->network.domain, std::move(names));
@@ -288,6 +298,11 @@ void Daemon::Impl::connect_link() {
   current_endpoint = ep;
   link = std::make_unique<tcp::socket>(io);
   tcp::endpoint te(asio::ip::make_address(ep.ip.str()), ep.port);
+  // Marked, so that with an exit node in use the control link still takes
+  // the original route (tun/exit_route.hpp).
+  std::error_code open_ec;
+  link->open(te.protocol(), open_ec);
+  if (!open_ec) tun::mark_socket(link->native_handle());
   log::debug("connecting to the coordinator at %s", ep.str().c_str());
   link_timer.expires_after(kConnectTimeout);
   link_timer.async_wait([this](const std::error_code& ec) {

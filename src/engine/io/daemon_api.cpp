@@ -66,7 +66,8 @@ json Daemon::Impl::status_json() {
     if (key == w.self.public_key) continue;
     json e{{"name", p.name},   {"ip", p.ip.str()}, {"public_key", b64(key)}, {"online", p.online},
            {"endpoint", nullptr}, {"last_handshake", nullptr}, {"rx_bytes", 0}, {"tx_bytes", 0},
-           {"candidates", endpoints(p.endpoints)}};
+           {"candidates", endpoints(p.endpoints)}, {"routes", json::array()}};
+    for (auto& rt : p.routes) e["routes"].push_back(rt.str());
     std::string path = p.online ? "connecting" : "offline";
     if (auto it = dev.find(key); it != dev.end()) {
       auto& s = it->second;
@@ -85,6 +86,7 @@ json Daemon::Impl::status_json() {
     peers.push_back(std::move(e));
   }
   r["peers"] = std::move(peers);
+  r.update(routes_status());
   return r;
 }
 
@@ -120,6 +122,7 @@ json Daemon::Impl::handle_api(const json& req) {
   auto cmd = req.value("cmd", std::string());
   if (cmd == "status") return status_json();
   if (cmd == "netcheck") return netcheck_json();
+  if (auto r = handle_route_api(cmd, req)) return *r;
   if (cmd == "down") {
     asio::post(io, [this] { stop(kExitOk); });
     return {{"ok", true}};

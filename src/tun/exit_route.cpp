@@ -1,0 +1,78 @@
+#include "tun/exit_route.hpp"
+
+#include <sys/socket.h>
+
+#include "engine/log.hpp"
+
+namespace ovl::tun {
+
+namespace {
+
+Netlink::Rule suppress_rule() {
+  Netlink::Rule r;
+  r.priority = ExitRoute::kSuppressPriority;
+  r.table = Netlink::kMainTable;
+  r.suppress_prefixlen = 0;
+  return r;
+}
+
+Netlink::Rule tunnel_rule() {
+  Netlink::Rule r;
+  r.priority = ExitRoute::kTunnelPriority;
+  r.table = ExitRoute::kTable;
+  r.not_fwmark = ExitRoute::kMark;
+  return r;
+}
+
+const net::Prefix kDefault{net::IpAddr::v4(0, 0, 0, 0), 0};
+
+}  // namespace
+
+ExitRoute::~ExitRoute() { disable(); }
+
+void ExitRoute::enable(const Netlink::Link& tun) {
+  if (enabled_) return;
+  tun_ = tun;
+  enabled_ = true;  // from here on, disable() undoes whatever part was done
+  try {
+    nl_.add_route(tun_, kDefault, kTable);
+    nl_.add_rule(suppress_rule());
+    nl_.add_rule(tunnel_rule());
+  } catch (...) {
+    disable();
+    throw;
+  }
+}
+
+void ExitRoute::disable() noexcept {
+  if (!enabled_) return;
+  enabled_ = false;
+  // Rules first: without them nothing looks at the table any more.
+  try {
+    nl_.del_rule(tunnel_rule());
+    nl_.del_rule(suppress_rule());
+    nl_.del_route(tun_, kDefault, kTable);
+  } catch (const std::exception& e) {
+    log::warn("exit node: %s", e.what());
+  }
+}
+
+void ExitRoute::remove_stale() noexcept {
+  try {
+    Netlink nl;
+    // At most a few copies can exist (one per crashed run before a cleanup).
+    for (int i = 0; i < 16 && nl.del_rule(tunnel_rule()); ++i) {
+    }
+    for (int i = 0; i < 16 && nl.del_rule(suppress_rule()); ++i) {
+    }
+  } catch (const std::exception& e) {
+    log::warn("exit node: cannot remove stale routing rules: %s", e.what());
+  }
+}
+
+bool mark_socket(int fd) noexcept {
+  uint32_t mark = ExitRoute::kMark;
+  return ::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) == 0;
+}
+
+}  // namespace ovl::tun
