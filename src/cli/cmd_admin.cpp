@@ -71,6 +71,18 @@ int cmd_status(const GlobalOptions& g) {
               s["cidr"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(),
               s["ip"].get<std::string>().c_str(), r["coordinator"].get<bool>() ? " (coordinator)" : "",
               r["control"].get<std::string>().c_str());
+  auto list = [](const json& a) {
+    std::string out;
+    for (auto& x : a) out += (out.empty() ? "" : ", ") + x.get<std::string>();
+    return out;
+  };
+  if (r.contains("advertised_routes") && !r["advertised_routes"].empty())
+    std::printf("advertising %s\n", list(r["advertised_routes"]).c_str());
+  if (r.contains("exit_node") && r["exit_node"].is_object()) {
+    auto& e = r["exit_node"];
+    std::printf("exit node %s: %s\n", e["node"].get<std::string>().c_str(),
+                e["active"].get<bool>() ? "in use" : e.value("problem", std::string("not in use")).c_str());
+  }
   if (r["peers"].empty()) {
     std::printf("no other nodes yet; invite one with `ovl invite` on the coordinator\n");
     return kExitOk;
@@ -83,6 +95,9 @@ int cmd_status(const GlobalOptions& g) {
                 ago(p["last_handshake"]).c_str(), bytes(p["rx_bytes"].get<uint64_t>()).c_str(),
                 bytes(p["tx_bytes"].get<uint64_t>()).c_str());
   }
+  for (auto& p : r["peers"])
+    if (p.contains("routes") && !p["routes"].empty())
+      std::printf("routes via %s: %s\n", p["name"].get<std::string>().c_str(), list(p["routes"]).c_str());
   return kExitOk;
 }
 

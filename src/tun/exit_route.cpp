@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "engine/log.hpp"
 
 namespace ovl::tun {
@@ -26,6 +29,22 @@ Netlink::Rule tunnel_rule() {
 
 const net::Prefix kDefault{net::IpAddr::v4(0, 0, 0, 0), 0};
 
+// Strict reverse-path filtering (1) drops the peers' answers that arrive on
+// an interface which is no longer the route back to their sender (everything
+// but connected networks now routes into the tunnel). The effective value of
+// an interface is the larger of "all" and its own.
+std::string strict_rp_filter() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string strict;
+  for (auto& e : fs::directory_iterator("/proc/sys/net/ipv4/conf", ec)) {
+    std::ifstream f(e.path() / "rp_filter");
+    int v = 0;
+    if (f >> v && v == 1) strict += (strict.empty() ? "" : ", ") + e.path().filename().string();
+  }
+  return strict;
+}
+
 }  // namespace
 
 ExitRoute::~ExitRoute() { disable(); }
@@ -42,6 +61,10 @@ void ExitRoute::enable(const Netlink::Link& tun) {
     disable();
     throw;
   }
+  if (auto s = strict_rp_filter(); !s.empty())
+    log::warn("strict reverse-path filtering (rp_filter=1) on %s may drop peers' packets while an exit node is "
+              "in use; loose mode (2) works",
+              s.c_str());
 }
 
 void ExitRoute::disable() noexcept {

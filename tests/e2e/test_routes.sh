@@ -154,6 +154,9 @@ grep -q "dev ovl0" <<<"$(nsx laptop ip route get 203.0.113.200)" || fail "intern
 grep -q "via 10.20.2.1 dev eth0" <<<"$(nsx laptop ip route get 10.20.1.10 mark 0x6f766c)" \
   || fail "ovl's own traffic to the coordinator would not take the original route"
 [ "$(exit_status)" = "connected active" ] || fail "laptop status: $(exit_status)"
+st=$(ovl_cli laptop status)
+grep -q "exit node gw: in use" <<<"$st" || fail "ovl status does not say the exit node is in use: $st"
+grep -q "routes via gw: 0.0.0.0/0, 10.77.1.0/24" <<<"$st" || fail "ovl status does not list gw's routes: $st"
 [ "$(peer_path laptop gw)" = direct ] || fail "laptop's tunnel to gw is $(peer_path laptop gw), expected direct"
 # The control link still carries deltas: a rename reaches laptop.
 ovl_cli coord rename server hub >/dev/null
