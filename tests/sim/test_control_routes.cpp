@@ -154,3 +154,50 @@ TEST_CASE("routes: peer routes survive the JSON of maps, deltas and the node's c
   REQUIRE(r);
   CHECK(std::get<control::RoutesUpdate>(*r).advertise == std::vector{pfx("10.1.0.0/24")});
 }
+
+TEST_CASE("routes: plan_routes gives each prefix to one peer and uses 0.0.0.0/0 only from the chosen exit node") {
+  crypto::SeededRng rng(5);
+  auto peer = [&](int64_t id, const char* name, const char* addr, bool online, std::vector<net::Prefix> routes) {
+    control::PeerInfo p;
+    p.id = id;
+    p.name = name;
+    p.ip = ip(addr);
+    p.public_key = crypto::public_from_private(crypto::generate_private_key(rng));
+    p.online = online;
+    p.routes = std::move(routes);
+    return p;
+  };
+  auto self = peer(1, "me", "100.83.0.1", true, {pfx("10.9.0.0/24")});
+  auto a = peer(2, "a", "100.83.0.2", false, {pfx("10.1.0.0/24"), pfx("0.0.0.0/0")});
+  auto b = peer(3, "b", "100.83.0.3", true, {pfx("10.1.0.0/24"), pfx("10.2.0.0/16")});
+  auto c = peer(4, "c", "100.83.0.4", true, {pfx("10.9.0.0/24"), pfx("10.3.0.0/24")});
+  std::vector<control::PeerInfo> peers{self, a, b, c};
+  std::vector<net::Prefix> own{pfx("10.9.0.0/24")};
+
+  auto plan = control::plan_routes(peers, self.public_key, own, "");
+  // 10.1.0.0/24 from both a (offline) and b (online): b. Our own 10.9.0.0/24
+  // stays local. No exit node chosen: a's 0.0.0.0/0 is not used.
+  CHECK(plan.routes[b.public_key] == std::vector{pfx("10.1.0.0/24"), pfx("10.2.0.0/16")});
+  CHECK(plan.routes[c.public_key] == std::vector{pfx("10.3.0.0/24")});
+  CHECK(plan.routes.count(a.public_key) == 0);
+  CHECK_FALSE(plan.exit_peer);
+  CHECK(plan.exit_problem.empty());
+
+  // Both online: the older node (lower id) wins.
+  peers[1].online = true;
+  plan = control::plan_routes(peers, self.public_key, own, "a");
+  CHECK(plan.routes[a.public_key] == std::vector{pfx("10.1.0.0/24"), pfx("0.0.0.0/0")});
+  CHECK(plan.routes[b.public_key] == std::vector{pfx("10.2.0.0/16")});
+  REQUIRE(plan.exit_peer);
+  CHECK(*plan.exit_peer == a.public_key);
+
+  // By overlay IP too; a node without an approved exit route, or unknown, is
+  // not used, and the plan says why.
+  CHECK(control::plan_routes(peers, self.public_key, own, "100.83.0.2").exit_peer == a.public_key);
+  plan = control::plan_routes(peers, self.public_key, own, "b");
+  CHECK_FALSE(plan.exit_peer);
+  CHECK(plan.exit_problem.find("not an approved exit node") != std::string::npos);
+  plan = control::plan_routes(peers, self.public_key, own, "me");
+  CHECK_FALSE(plan.exit_peer);
+  CHECK(plan.exit_problem.find("not in the network") != std::string::npos);
+}

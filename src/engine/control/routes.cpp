@@ -85,4 +85,44 @@ std::vector<net::Prefix> intersect_routes(const std::vector<net::Prefix>& a, con
   return r;
 }
 
+RoutePlan plan_routes(const std::vector<PeerInfo>& peers, const crypto::PublicKey& self,
+                      const std::vector<net::Prefix>& own, const std::string& exit_node) {
+  RoutePlan plan;
+  auto has = [](const std::vector<net::Prefix>& v, const net::Prefix& p) {
+    return std::find(v.begin(), v.end(), p) != v.end();
+  };
+  if (!exit_node.empty()) {
+    auto ip = net::IpAddr::parse(exit_node);
+    const PeerInfo* found = nullptr;
+    for (auto& p : peers)
+      if (p.public_key != self && (p.name == exit_node || (ip && p.ip == *ip))) found = &p;
+    if (!found)
+      plan.exit_problem = "the exit node " + exit_node + " is not in the network";
+    else if (std::none_of(found->routes.begin(), found->routes.end(), is_exit_route))
+      plan.exit_problem = exit_node + " is not an approved exit node (it needs `ovl up --advertise-exit-node` and " +
+                          "`ovl route approve " + found->name + " 0.0.0.0/0` on the coordinator)";
+    else
+      plan.exit_peer = found->public_key;
+  }
+  std::vector<const PeerInfo*> order;
+  for (auto& p : peers)
+    if (p.public_key != self && !p.routes.empty()) order.push_back(&p);
+  std::sort(order.begin(), order.end(), [](const PeerInfo* a, const PeerInfo* b) {
+    if (a->online != b->online) return a->online;
+    return a->id < b->id;
+  });
+  std::vector<net::Prefix> claimed;
+  for (auto* p : order)
+    for (auto& r : p->routes) {
+      if (is_exit_route(r)) {
+        if (plan.exit_peer && *plan.exit_peer == p->public_key) plan.routes[p->public_key].push_back(r);
+        continue;
+      }
+      if (has(own, r) || has(claimed, r)) continue;
+      claimed.push_back(r);
+      plan.routes[p->public_key].push_back(r);
+    }
+  return plan;
+}
+
 }  // namespace ovl::control

@@ -7,11 +7,13 @@
 // nodes send traffic for those prefixes to that peer; an exit route is used
 // only by nodes that chose that peer as their exit node.
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/control/messages.hpp"
 #include "engine/net/ip.hpp"
 
 namespace ovl::control {
@@ -37,5 +39,21 @@ void normalize_routes(std::vector<net::Prefix>& routes);
 // a ∩ b, both normalized.
 std::vector<net::Prefix> intersect_routes(const std::vector<net::Prefix>& a, const std::vector<net::Prefix>& b);
 bool prefixes_overlap(const net::Prefix& a, const net::Prefix& b);
+
+// Which peer each routed prefix goes to, as a node sees it (pure; the daemon
+// turns it into allowed IPs, TUN routes and the exit route).
+struct RoutePlan {
+  // Extra allowed IPs per peer, beyond its overlay address.
+  std::map<crypto::PublicKey, std::vector<net::Prefix>> routes;
+  std::optional<crypto::PublicKey> exit_peer;  // the exit node in use
+  std::string exit_problem;                    // why `exit_node` is not in use ("" if it is, or none is set)
+};
+// `peers` is the map (it may include self), `own` what this node advertises
+// (those stay local), `exit_node` the chosen exit node by name or overlay IP
+// ("" = none). A prefix routed by several peers goes to one: an online one
+// first, then the oldest (lowest id). 0.0.0.0/0 is used only from the chosen
+// exit node, and only when its exit route is approved.
+RoutePlan plan_routes(const std::vector<PeerInfo>& peers, const crypto::PublicKey& self,
+                      const std::vector<net::Prefix>& own, const std::string& exit_node);
 
 }  // namespace ovl::control

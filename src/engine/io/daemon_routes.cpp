@@ -63,47 +63,17 @@ void Daemon::Impl::start_routes() {
 void Daemon::Impl::plan_routes() {
   peer_routes.clear();
   exit_peer.reset();
-  std::string problem;
   const auto& st = agent->state();
   if (!st.welcome) return;
-  const auto& self = st.welcome->self.public_key;
-  if (!exit_node.empty()) {
-    auto ip = net::IpAddr::parse(exit_node);
-    const control::PeerInfo* found = nullptr;
-    for (auto& [k, p] : st.peers)
-      if (k != self && (p.name == exit_node || (ip && p.ip == *ip))) found = &p;
-    if (!found)
-      problem = "the exit node " + exit_node + " is not in the network";
-    else if (std::none_of(found->routes.begin(), found->routes.end(), control::is_exit_route))
-      problem = exit_node + " is not an approved exit node (it needs `ovl up --advertise-exit-node` and `ovl route "
-                            "approve " + found->name + " 0.0.0.0/0` on the coordinator)";
-    else
-      exit_peer = found->public_key;
+  std::vector<control::PeerInfo> peers;
+  for (auto& [k, p] : st.peers) peers.push_back(p);
+  auto plan = control::plan_routes(peers, st.welcome->self.public_key, agent->routes(), exit_node);
+  for (auto& [k, rs] : plan.routes) peer_routes[k] = rs;
+  exit_peer = plan.exit_peer;
+  if (plan.exit_problem != exit_problem) {
+    if (!plan.exit_problem.empty()) log::warn("%s; traffic goes out directly", plan.exit_problem.c_str());
+    exit_problem = plan.exit_problem;
   }
-  if (problem != exit_problem) {
-    if (!problem.empty()) log::warn("%s; traffic goes out directly", problem.c_str());
-    exit_problem = problem;
-  }
-  // One peer per prefix: online peers first, then the oldest node, so two
-  // routers for one subnet give a stable choice. Our own subnets stay local.
-  std::vector<const control::PeerInfo*> order;
-  for (auto& [k, p] : st.peers)
-    if (k != self && !p.routes.empty()) order.push_back(&p);
-  std::sort(order.begin(), order.end(), [](auto* a, auto* b) {
-    if (a->online != b->online) return a->online;
-    return a->id < b->id;
-  });
-  std::vector<net::Prefix> claimed;
-  for (auto* p : order)
-    for (auto& r : p->routes) {
-      if (control::is_exit_route(r)) {
-        if (exit_peer && *exit_peer == p->public_key) peer_routes[p->public_key].push_back(r);
-        continue;
-      }
-      if (has(agent->routes(), r) || has(claimed, r)) continue;
-      claimed.push_back(r);
-      peer_routes[p->public_key].push_back(r);
-    }
 }
 
 void Daemon::Impl::sync_os_routes() {
