@@ -66,6 +66,19 @@ TEST_CASE("routes: advertised routes reach the map only once approved; withdraw 
   CHECK(s.coord.map_version() == before + 2);  // offline, then online again
 }
 
+TEST_CASE("routes: a change between hello and welcome is not lost") {
+  Sim s(24);
+  add_server(s);
+  std::string t = s.invite({.uses = -1});
+  Member& x = s.join(t, "x");
+  s.drop(*x.conn);
+  s.connect(x);  // the hello is queued, not delivered yet
+  CHECK(x.agent->set_routes({pfx("10.4.0.0/24")}).empty());  // no link up yet: nothing to send now
+  s.pump();
+  CHECK(x.linked());
+  CHECK(s.view(x.pub)->node.advertised_routes == std::vector{pfx("10.4.0.0/24")});
+}
+
 TEST_CASE("routes: approving bad input is refused and stores nothing") {
   Sim s(22);
   add_server(s);

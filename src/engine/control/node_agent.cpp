@@ -72,6 +72,7 @@ std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) 
   h.endpoints = endpoints_;
   h.reflexive = reflexive_;
   h.routes = routes_;
+  hello_routes_ = routes_;
   if (invite_id_) {
     h.invite_id = invite_id_;
     h.invite_secret = invite_secret_;
@@ -121,6 +122,9 @@ void NodeAgent::handle(const Message& m) {
   if (auto* w = std::get_if<Welcome>(&m)) {
     state_.welcome = *w;
     welcomed_ = true;
+    // Routes changed while the hello was on its way: send the new set now
+    // (on_bytes writes it out with the rest).
+    if (routes_ != hello_routes_) ch_->send(encode(RoutesUpdate{routes_}));
     invite_id_.reset();  // enrolled: the invite is spent
     invite_secret_.reset();
     map_changed_ = true;

@@ -81,6 +81,7 @@ class NodeAgent {
   std::vector<net::Endpoint> endpoints_;
   std::optional<net::Endpoint> reflexive_;
   std::vector<net::Prefix> routes_;
+  std::vector<net::Prefix> hello_routes_;  // what the last hello carried
   std::unique_ptr<SecureChannel> ch_;
   NetState state_;
   bool welcomed_ = false;
