@@ -13,6 +13,8 @@
 //   advertise_endpoints = ["203.0.113.1:51820"]  # --advertise-endpoint
 //   name = "server"               # --name
 //   interface = "ovl0"            # -i/--interface
+//   advertise_exit_node = true    # --advertise-exit-node (false: no change)
+//   exit_node = "gw"              # --exit-node (a node name, an IP or "none")
 //   [join]                        # `ovl join`
 //   name = "laptop"
 //   interface = "ovl0"
@@ -44,6 +46,8 @@ struct UpSettings {
   std::optional<std::vector<std::string>> advertise_endpoints;  // "IP:PORT" or "IP"
   std::optional<std::string> name;
   std::optional<std::string> interface;
+  std::optional<bool> advertise_exit_node;
+  std::optional<std::string> exit_node;  // node name, IP address or "none"
   bool operator==(const UpSettings&) const = default;
 };
 
@@ -104,5 +108,6 @@ Source apply_setting(T& value, const std::optional<T>& from_file, bool flag_give
 bool valid_interface_name(std::string_view name);  // 1..15 of a-zA-Z0-9_=+.-
 bool valid_network_cidr(std::string_view cidr);    // IPv4 prefix, /8../28
 bool valid_advertise_endpoint(std::string_view s); // IP:PORT, [IPv6]:PORT or a bare IP
+bool valid_exit_node(std::string_view s);          // a node name, an IP address or "none"
 
 }  // namespace ovl::config
