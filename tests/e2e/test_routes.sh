@@ -59,7 +59,12 @@ no_route() { ! grep -q "$2" <<<"$(nsx "$1" ip route show)"; }
 no_ping() { ! nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
 nft_table_count() { nsx "$1" nft list tables 2>/dev/null | grep -c '^table ip ovl$' || true; }
 rule_count() { nsx "$1" ip rule show | grep -c "$2" || true; }
-exit_status() { ovl_cli laptop --json status | python3 -c '
+exit_status() { ovl_cli laptop --json route list | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["routes"]
+assert {"node": "gw", "prefix": "10.77.1.0/24", "advertised": True, "approved": True, "active": True,
+        "exit": False} in r, r' || fail "route list on laptop does not show gw's active route"
+ovl_cli laptop --json status | python3 -c '
 import json, sys
 s = json.load(sys.stdin); e = s["exit_node"]
 print(s["control"], "none" if e is None else ("active" if e["active"] else "inactive"))'; }
@@ -86,6 +91,7 @@ expect_bad coord "no node named" route approve nosuch 10.77.1.0/24
 expect_bad coord "does not advertise" route approve gw 10.77.1.0/24
 expect_bad coord "not a CIDR" route approve gw 10.77.1.0/40
 expect_bad laptop "not in the network\|no node named" set --exit-node nosuch
+expect_bad laptop "nothing to set" set
 [ "$(routes_json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["routes"]))')" = 0 ] \
   || fail "something was stored: $(routes_json)"
 [ "$(nft_table_count gw)" = 0 ] || fail "gw has an nft table before advertising anything"
