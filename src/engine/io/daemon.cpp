@@ -336,8 +336,10 @@ void Daemon::Impl::link_read() {
       }
     }
     if (auto& r = agent->refused()) {
-      bool never_enrolled = !agent->state().welcome;
-      return stop(never_enrolled ? kExitRefused : kExitFailure, r->message);
+      // A refused join is bad input (exit 2); a coordinator that cannot
+      // store it right now ("unavailable") is a failure worth retrying.
+      bool refused_input = !agent->state().welcome && r->code != "unavailable";
+      return stop(refused_input ? kExitRefused : kExitFailure, r->message);
     }
     if (!ok) return link_failed(agent->last_error());
     link_read();
