@@ -97,6 +97,10 @@ class Coordinator {
   std::optional<NodeRecord> find(const std::string& which);
   // The routes a node says it advertises, cleaned of anything invalid.
   std::vector<net::Prefix> checked_routes(const std::string& node, std::vector<net::Prefix> routes);
+  // Bookkeeping writes (last seen, endpoints, the audit log) are best effort:
+  // a full or read-only disk must cost neither a link nor the coordinator.
+  template <class F>
+  void best_effort(const char* what, F&& write);
 
   Registry& reg_;
   crypto::SecretKey key_;

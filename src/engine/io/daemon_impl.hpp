@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "engine/control/api_request.hpp"
 #include "engine/control/coordinator.hpp"
 #include "engine/control/node_agent.hpp"
 #include "engine/io/daemon.hpp"
@@ -151,7 +152,10 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void sync_os_routes();                // TUN routes, exit route, forwarding
   void sync_forwarding();               // throws std::runtime_error (nft, sysctl)
   void send_routes(std::vector<net::Prefix> routes);  // persist + tell the coordinator
-  std::optional<nlohmann::json> handle_route_api(const std::string& cmd, const nlohmann::json& req);
+  std::optional<nlohmann::json> handle_route_api(const control::ApiRequest& req);
+  nlohmann::json route_list();
+  nlohmann::json advertise_route(const std::string& prefix, bool withdraw);
+  nlohmann::json set_exit_node(std::string node);
   nlohmann::json routes_status();
 
   // daemon_servers.cpp
@@ -174,7 +178,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void accept_api();
 
   // daemon_api.cpp
-  nlohmann::json handle_api(const nlohmann::json& req);
+  nlohmann::json handle_api(const control::ApiRequest& req);
   nlohmann::json status_json();
   nlohmann::json netcheck_json();
 };

@@ -162,109 +162,111 @@ json Daemon::Impl::routes_status() {
   return r;
 }
 
-std::optional<json> Daemon::Impl::handle_route_api(const std::string& cmd, const json& req) {
-  const std::string prefix_text = req.value("prefix", std::string());
-  if (cmd == "route.approve" || cmd == "route.unapprove") {
+std::optional<json> Daemon::Impl::handle_route_api(const control::ApiRequest& req) {
+  namespace api = control::api;
+  if (auto* a = std::get_if<api::RouteApprove>(&req)) {
     if (!coord) return failure("this node does not run the coordinator; run the command on the coordinator's host");
     std::string err;
-    if (!coord->approve_route(req.value("node", std::string()), prefix_text, cmd == "route.approve", *this, err))
-      return bad_input(err);
+    if (!coord->approve_route(a->node, a->prefix, a->approve, *this, err)) return bad_input(err);
     return json{{"ok", true}};
   }
-  if (cmd == "route.list") {
-    json rows = json::array();
-    if (coord) {
-      for (auto& v : coord->nodes()) {
-        auto all = v.node.advertised_routes;
-        all.insert(all.end(), v.node.approved_routes.begin(), v.node.approved_routes.end());
-        control::normalize_routes(all);
-        for (auto& p : all) {
-          bool adv = has(v.node.advertised_routes, p), ok = has(v.node.approved_routes, p);
-          rows.push_back({{"node", v.node.name}, {"prefix", p.str()}, {"advertised", adv}, {"approved", ok},
-                          {"active", adv && ok}, {"exit", control::is_exit_route(p)}});
-        }
-      }
-    } else if (agent && agent->state().welcome) {
-      // A plain node knows the routes in its map, and what it advertises.
-      const auto& st = agent->state();
-      const auto& self = st.welcome->self.public_key;
-      for (auto& [k, p] : st.peers) {
-        auto all = p.routes;
-        if (k == self) all.insert(all.end(), agent->routes().begin(), agent->routes().end());
-        control::normalize_routes(all);
-        for (auto& r : all) {
-          bool adv = k != self || has(agent->routes(), r), ok = has(p.routes, r);
-          rows.push_back({{"node", p.name}, {"prefix", r.str()}, {"advertised", adv}, {"approved", ok},
-                          {"active", adv && ok}, {"exit", control::is_exit_route(r)}});
-        }
-      }
-    }
-    return json{{"routes", rows}};
-  }
-  if (cmd == "route.advertise" || cmd == "route.withdraw") {
+  if (std::holds_alternative<api::RouteList>(req)) return route_list();
+  if (auto* a = std::get_if<api::RouteAdvertise>(&req)) return advertise_route(a->prefix, a->withdraw);
+  if (auto* a = std::get_if<api::Set>(&req)) {
     if (!agent || !agent->state().welcome) return failure("this host runs no node that is a member of a network");
-    const auto& w = *agent->state().welcome;
-    std::string err;
-    auto p = control::parse_route(prefix_text, w.network.cidr, /*allow_exit=*/true, err);
-    if (!p) return bad_input(err);
-    auto routes = agent->routes();
-    if (cmd == "route.withdraw") {
-      if (!has(routes, *p)) return bad_input("this node does not advertise " + p->str());
-      std::erase(routes, *p);
-      send_routes(routes);
-      try {
-        sync_forwarding();
-      } catch (const std::exception& e) {
-        log::error("%s", e.what());
-      }
-      return json{{"ok", true}, {"routes", prefixes(agent->routes())}};
-    }
-    if (has(routes, *p)) return json{{"ok", true}, {"routes", prefixes(routes)}};
-    if (control::is_exit_route(*p) && !exit_node.empty())
-      return bad_input("this node uses " + exit_node +
-                       " as its exit node and cannot offer itself as one (`ovl set --exit-node none` first)");
-    if (routes.size() >= control::kMaxRoutesPerNode)
-      return bad_input("a node advertises at most " + std::to_string(control::kMaxRoutesPerNode) + " routes");
-    // Forwarding must work before anyone is told to route through us.
-    if (!tun) return failure("the overlay is not up yet; try again in a moment");
-    try {
-      if (!forwarding) forwarding = std::make_unique<tun::Forwarding>();
-      std::vector<net::Prefix> approved;
-      if (auto self = agent->state().peers.find(w.self.public_key); self != agent->state().peers.end())
-        approved = self->second.routes;
-      forwarding->apply(w.network.cidr, tun->name(), approved);
-    } catch (const std::exception& e) {
-      return failure(e.what());
-    }
-    routes.push_back(*p);
-    send_routes(routes);
-    return json{{"ok", true}, {"routes", prefixes(agent->routes())}};
-  }
-  if (cmd == "set") {
-    if (!agent || !agent->state().welcome) return failure("this host runs no node that is a member of a network");
-    if (!req.contains("exit_node") || !req["exit_node"].is_string()) return bad_input("nothing to set");
-    std::string want = req["exit_node"].get<std::string>();
-    if (want == "none") want.clear();
-    if (!want.empty()) {
-      const auto& st = agent->state();
-      auto ip = net::IpAddr::parse(want);
-      const control::PeerInfo* found = nullptr;
-      for (auto& [k, p] : st.peers)
-        if (p.name == want || (ip && p.ip == *ip)) found = &p;
-      if (!found) return bad_input("no node named \"" + want + "\" in the network");
-      if (found->public_key == st.welcome->self.public_key) return bad_input("a node cannot be its own exit node");
-      if (std::none_of(found->routes.begin(), found->routes.end(), control::is_exit_route))
-        return bad_input(want + " is not an approved exit node (it needs `ovl up --advertise-exit-node`, then `ovl "
-                                "route approve " + found->name + " 0.0.0.0/0` on the coordinator)");
-      if (has(agent->routes(), control::exit_route()))
-        return bad_input("this node offers itself as an exit node; it cannot use another one");
-    }
-    exit_node = want;
-    store::kv_put(*opts.db, kExitNodeSetting, exit_node);
-    apply_map();
-    return json{{"ok", true}, {"exit_node", exit_node.empty() ? json(nullptr) : json(exit_node)}};
+    if (!a->exit_node) return bad_input("nothing to set");
+    return set_exit_node(*a->exit_node);
   }
   return std::nullopt;
+}
+
+json Daemon::Impl::route_list() {
+  json rows = json::array();
+  auto row = [&rows](const std::string& node, const net::Prefix& p, bool adv, bool ok) {
+    rows.push_back({{"node", node}, {"prefix", p.str()}, {"advertised", adv}, {"approved", ok},
+                    {"active", adv && ok}, {"exit", control::is_exit_route(p)}});
+  };
+  if (coord) {
+    for (auto& v : coord->nodes()) {
+      auto all = v.node.advertised_routes;
+      all.insert(all.end(), v.node.approved_routes.begin(), v.node.approved_routes.end());
+      control::normalize_routes(all);
+      for (auto& p : all) row(v.node.name, p, has(v.node.advertised_routes, p), has(v.node.approved_routes, p));
+    }
+  } else if (agent && agent->state().welcome) {
+    // A plain node knows the routes in its map, and what it advertises.
+    const auto& st = agent->state();
+    const auto& self = st.welcome->self.public_key;
+    for (auto& [k, p] : st.peers) {
+      auto all = p.routes;
+      if (k == self) all.insert(all.end(), agent->routes().begin(), agent->routes().end());
+      control::normalize_routes(all);
+      for (auto& r : all) row(p.name, r, k != self || has(agent->routes(), r), has(p.routes, r));
+    }
+  }
+  return json{{"routes", rows}};
+}
+
+json Daemon::Impl::advertise_route(const std::string& text, bool withdraw) {
+  if (!agent || !agent->state().welcome) return failure("this host runs no node that is a member of a network");
+  const auto& w = *agent->state().welcome;
+  std::string err;
+  auto p = control::parse_route(text, w.network.cidr, /*allow_exit=*/true, err);
+  if (!p) return bad_input(err);
+  auto routes = agent->routes();
+  if (withdraw) {
+    if (!has(routes, *p)) return bad_input("this node does not advertise " + p->str());
+    std::erase(routes, *p);
+    send_routes(routes);
+    try {
+      sync_forwarding();
+    } catch (const std::exception& e) {
+      log::error("%s", e.what());
+    }
+    return json{{"ok", true}, {"routes", prefixes(agent->routes())}};
+  }
+  if (has(routes, *p)) return json{{"ok", true}, {"routes", prefixes(routes)}};
+  if (control::is_exit_route(*p) && !exit_node.empty())
+    return bad_input("this node uses " + exit_node +
+                     " as its exit node and cannot offer itself as one (`ovl set --exit-node none` first)");
+  if (routes.size() >= control::kMaxRoutesPerNode)
+    return bad_input("a node advertises at most " + std::to_string(control::kMaxRoutesPerNode) + " routes");
+  // Forwarding must work before anyone is told to route through us.
+  if (!tun) return failure("the overlay is not up yet; try again in a moment");
+  try {
+    if (!forwarding) forwarding = std::make_unique<tun::Forwarding>();
+    std::vector<net::Prefix> approved;
+    if (auto self = agent->state().peers.find(w.self.public_key); self != agent->state().peers.end())
+      approved = self->second.routes;
+    forwarding->apply(w.network.cidr, tun->name(), approved);
+  } catch (const std::exception& e) {
+    return failure(e.what());
+  }
+  routes.push_back(*p);
+  send_routes(routes);
+  return json{{"ok", true}, {"routes", prefixes(agent->routes())}};
+}
+
+json Daemon::Impl::set_exit_node(std::string want) {
+  if (want == "none") want.clear();
+  if (!want.empty()) {
+    const auto& st = agent->state();
+    auto ip = net::IpAddr::parse(want);
+    const control::PeerInfo* found = nullptr;
+    for (auto& [k, p] : st.peers)
+      if (p.name == want || (ip && p.ip == *ip)) found = &p;
+    if (!found) return bad_input("no node named \"" + want + "\" in the network");
+    if (found->public_key == st.welcome->self.public_key) return bad_input("a node cannot be its own exit node");
+    if (std::none_of(found->routes.begin(), found->routes.end(), control::is_exit_route))
+      return bad_input(want + " is not an approved exit node (it needs `ovl up --advertise-exit-node`, then `ovl "
+                              "route approve " + found->name + " 0.0.0.0/0` on the coordinator)");
+    if (has(agent->routes(), control::exit_route()))
+      return bad_input("this node offers itself as an exit node; it cannot use another one");
+  }
+  exit_node = want;
+  store::kv_put(*opts.db, kExitNodeSetting, exit_node);
+  apply_map();
+  return json{{"ok", true}, {"exit_node", exit_node.empty() ? json(nullptr) : json(exit_node)}};
 }
 
 }  // namespace ovl::io
