@@ -11,6 +11,8 @@ using json = nlohmann::json;
 namespace {
 
 json error(const std::string& m) { return {{"error", m}}; }
+// A request that makes no sense (the CLI exits with 2, "bad input").
+json bad_input(const std::string& m) { return {{"error", m}, {"bad_input", true}}; }
 
 std::string b64(const crypto::PublicKey& k) { return crypto::to_base64(k); }
 
@@ -81,10 +83,16 @@ json Daemon::Impl::status_json() {
       if (fresh) path = relayed ? "relay" : "direct";
       if (relayed) e["relay_reason"] = paths.reason(key);
     }
+    e["denied_packets"] = filter->denied_from(p.ip);
     e["path"] = path;
     peers.push_back(std::move(e));
   }
   r["peers"] = std::move(peers);
+  r["policy"] = {{"enforcing", filter->enforcing()},
+                 {"rules", filter->rule_count()},
+                 {"flows", filter->flows().live(monotonic_now())},
+                 {"denied_packets", filter->denied()},
+                 {"reply_packets", filter->replies()}};
   return r;
 }
 
@@ -125,7 +133,8 @@ json Daemon::Impl::handle_api(const json& req) {
     return {{"ok", true}};
   }
   if (!coord) {
-    if (cmd == "nodes" || cmd.rfind("invite", 0) == 0 || cmd == "remove" || cmd == "rename")
+    if (cmd == "nodes" || cmd.rfind("invite", 0) == 0 || cmd == "remove" || cmd == "rename" ||
+        cmd.rfind("group.", 0) == 0 || cmd.rfind("policy.", 0) == 0)
       return error("this node does not run the coordinator; run the command on the coordinator's host");
     return error("unknown command \"" + cmd + "\"");
   }
@@ -192,6 +201,43 @@ json Daemon::Impl::handle_api(const json& req) {
     if (!coord->rename_node(req.value("node", std::string()), req.value("name", std::string()), *this, err))
       return error(err);
     return {{"ok", true}};
+  }
+  if (cmd.rfind("group.", 0) == 0 || cmd.rfind("policy.", 0) == 0) return handle_policy_api(cmd, req);
+  return error("unknown command \"" + cmd + "\"");
+}
+
+json Daemon::Impl::handle_policy_api(const std::string& cmd, const json& req) {
+  auto str = [&](const char* k) {
+    auto it = req.find(k);
+    return it != req.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string err;
+  if (cmd == "group.add" || cmd == "group.remove") {
+    bool ok = cmd == "group.add" ? coord->group_add(str("node"), str("group"), *this, err)
+                                 : coord->group_remove(str("node"), str("group"), *this, err);
+    return ok ? json{{"ok", true}} : bad_input(err);
+  }
+  if (cmd == "group.list") {
+    json a = json::array();
+    for (auto& g : coord->groups()) a.push_back({{"name", g.name}, {"nodes", g.nodes}});
+    return {{"groups", a}};
+  }
+  if (cmd == "policy.add") {
+    control::PolicySpec s{str("name"), str("from"), str("to"), req.contains("proto") ? str("proto") : "any", str("ports")};
+    return coord->add_policy(s, *this, err) ? json{{"ok", true}} : bad_input(err);
+  }
+  if (cmd == "policy.remove")
+    return coord->remove_policy(str("name"), *this, err) ? json{{"ok", true}} : bad_input(err);
+  if (cmd == "policy.list") {
+    json a = json::array();
+    for (auto& p : coord->policies())
+      a.push_back({{"name", p.name},
+                   {"from", coord->selector_name(p.from)},
+                   {"to", coord->selector_name(p.to)},
+                   {"proto", policy::proto_name(p.proto)},
+                   {"ports", policy::format_ports(p.ports)},
+                   {"created", p.created_unix}});
+    return {{"policies", a}};
   }
   return error("unknown command \"" + cmd + "\"");
 }
