@@ -150,6 +150,17 @@ check "ICMP follows the policy: an icmp policy is applied within 2 s"
 ovl_cli coord policy add ping --from clients --to servers --proto icmp >/dev/null || fail "policy add ping"
 t0=$(now_ms)
 within_2s "icmp policy" "$t0" ping_fast a "$B_IP"
+# From the two daemons' logs (one host clock): the coordinator accepting the policy to
+# bravo installing its new rules.
+python3 - "$WORK/coord.log" "$WORK/b.log" <<'PY' || fail "no trace of the icmp policy in the logs"
+import re, sys
+def ms(line):
+    h, m, s = line.split()[0].split(":")
+    return (int(h) * 3600 + int(m) * 60) * 1000 + round(float(s) * 1000)
+added = [ms(l) for l in open(sys.argv[1]) if "policy ping added" in l][-1]
+got = [ms(l) for l in open(sys.argv[2]) if "access policy:" in l and ms(l) >= added][0]
+print("[policy]   icmp policy: coordinator -> bravo's filter in %d ms" % (got - added))
+PY
 ping_fails c "$B_IP" || fail "charlie pings bravo: the icmp policy is for clients only"
 ping_fails b "$A_IP" || fail "bravo pings alpha: the icmp policy is clients -> servers only"
 
