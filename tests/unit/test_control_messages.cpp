@@ -85,7 +85,10 @@ TEST_CASE("api requests: every command the CLI sends parses and round-trips") {
        {R"({"cmd":"status"})", R"({"cmd":"netcheck"})", R"({"cmd":"down"})", R"({"cmd":"nodes"})",
         R"({"cmd":"invite.list"})", R"({"cmd":"invite.revoke","id":"0123456789abcdef"})",
         R"({"cmd":"remove","node":"laptop"})", R"({"cmd":"rename","node":"laptop","name":"desk"})",
-        R"({"cmd":"invite.create","uses":3,"reusable":false,"expires_s":3600,"groups":["g"],"ephemeral":true,"name":"x"})"}) {
+        R"({"cmd":"invite.create","uses":3,"reusable":false,"expires_s":3600,"groups":["g"],"ephemeral":true,"name":"x"})",
+        R"({"cmd":"group.add","node":"a","group":"g"})", R"({"cmd":"group.remove","node":"a","group":"g"})",
+        R"({"cmd":"group.list"})", R"({"cmd":"policy.list"})", R"({"cmd":"policy.remove","name":"web"})",
+        R"({"cmd":"policy.add","name":"web","from":"clients","to":"servers","proto":"tcp","ports":"80,443"})"}) {
     auto r = parse_api_request(line);
     REQUIRE_MESSAGE(std::holds_alternative<ApiRequest>(r), line);
     auto enc = encode_api_request(std::get<ApiRequest>(r));
@@ -99,7 +102,16 @@ TEST_CASE("api requests: every command the CLI sends parses and round-trips") {
   c = std::get<api::InviteCreate>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"invite.create","reusable":true})")));
   CHECK(c.uses == -1);
   CHECK(needs_coordinator(ApiRequest{api::Nodes{}}));
+  CHECK(needs_coordinator(ApiRequest{api::PolicyList{}}));
+  CHECK(needs_coordinator(ApiRequest{api::GroupAdd{}}));
   CHECK_FALSE(needs_coordinator(ApiRequest{api::Status{}}));
+  // policy.add: proto defaults to any, ports to every port; the values are
+  // the coordinator's to judge.
+  auto p = std::get<api::PolicyAdd>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"policy.add","name":"a"})")));
+  CHECK(p.proto == "any");
+  CHECK(p.ports.empty());
+  CHECK(std::holds_alternative<std::string>(parse_api_request(R"({"cmd":"policy.add","ports":[80]})")));
+  CHECK(std::holds_alternative<std::string>(parse_api_request(R"({"cmd":"group.add","group":7})")));
 }
 
 TEST_CASE("api requests: ill-typed fields are clear errors, not exceptions (regressions)") {

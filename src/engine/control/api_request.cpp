@@ -89,6 +89,16 @@ std::variant<ApiRequest, std::string> parse_api_request(std::string_view line) {
   else if (cmd == "invite.revoke") r = api::InviteRevoke{f.str("id")};
   else if (cmd == "remove") r = api::Remove{f.str("node")};
   else if (cmd == "rename") r = api::Rename{f.str("node"), f.str("name")};
+  else if (cmd == "group.add") r = api::GroupAdd{f.str("node"), f.str("group")};
+  else if (cmd == "group.remove") r = api::GroupRemove{f.str("node"), f.str("group")};
+  else if (cmd == "group.list") r = api::GroupList{};
+  else if (cmd == "policy.list") r = api::PolicyList{};
+  else if (cmd == "policy.remove") r = api::PolicyRemove{f.str("name")};
+  else if (cmd == "policy.add") {
+    api::PolicyAdd p{f.str("name"), f.str("from"), f.str("to"), f.str("proto"), f.str("ports")};
+    if (p.proto.empty()) p.proto = "any";
+    r = std::move(p);
+  }
   else if (cmd == "invite.create") {
     api::InviteCreate o;
     auto uses = f.integer("uses", 1, 1, kMaxInviteUses);
@@ -124,6 +134,15 @@ std::string encode_api_request(const ApiRequest& r) {
         else if constexpr (std::is_same_v<T, api::InviteRevoke>) j = {{"cmd", "invite.revoke"}, {"id", v.id}};
         else if constexpr (std::is_same_v<T, api::Remove>) j = {{"cmd", "remove"}, {"node", v.node}};
         else if constexpr (std::is_same_v<T, api::Rename>) j = {{"cmd", "rename"}, {"node", v.node}, {"name", v.name}};
+        else if constexpr (std::is_same_v<T, api::GroupAdd>) j = {{"cmd", "group.add"}, {"node", v.node}, {"group", v.group}};
+        else if constexpr (std::is_same_v<T, api::GroupRemove>)
+          j = {{"cmd", "group.remove"}, {"node", v.node}, {"group", v.group}};
+        else if constexpr (std::is_same_v<T, api::GroupList>) j = {{"cmd", "group.list"}};
+        else if constexpr (std::is_same_v<T, api::PolicyList>) j = {{"cmd", "policy.list"}};
+        else if constexpr (std::is_same_v<T, api::PolicyRemove>) j = {{"cmd", "policy.remove"}, {"name", v.name}};
+        else if constexpr (std::is_same_v<T, api::PolicyAdd>)
+          j = {{"cmd", "policy.add"}, {"name", v.name},   {"from", v.from},
+               {"to", v.to},          {"proto", v.proto}, {"ports", v.ports}};
         else if constexpr (std::is_same_v<T, api::InviteCreate>) {
           j = {{"cmd", "invite.create"}, {"reusable", v.uses < 0}, {"expires_s", v.expires_s},
                {"groups", v.groups},    {"ephemeral", v.ephemeral}, {"name", v.name}};
@@ -135,9 +154,8 @@ std::string encode_api_request(const ApiRequest& r) {
 }
 
 bool needs_coordinator(const ApiRequest& r) {
-  return std::holds_alternative<api::Nodes>(r) || std::holds_alternative<api::InviteCreate>(r) ||
-         std::holds_alternative<api::InviteList>(r) || std::holds_alternative<api::InviteRevoke>(r) ||
-         std::holds_alternative<api::Remove>(r) || std::holds_alternative<api::Rename>(r);
+  return !std::holds_alternative<api::Status>(r) && !std::holds_alternative<api::Netcheck>(r) &&
+         !std::holds_alternative<api::Down>(r);
 }
 
 }  // namespace ovl::control

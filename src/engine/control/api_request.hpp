@@ -9,6 +9,13 @@
 //    "groups":["servers"], "ephemeral":false, "name":""}     (all fields optional)
 //   {"cmd":"invite.list"} {"cmd":"invite.revoke", "id":"<16 hex>"}
 //   {"cmd":"remove", "node":"laptop"} {"cmd":"rename", "node":"laptop", "name":"new"}
+//   {"cmd":"group.add"|"group.remove", "node":"laptop", "group":"servers"} {"cmd":"group.list"}
+//   {"cmd":"policy.add", "name":"web", "from":"clients", "to":"servers", "proto":"tcp",
+//    "ports":"80,443"} ("proto" default "any", "ports" default "" = every port)
+//   {"cmd":"policy.list"} {"cmd":"policy.remove", "name":"web"}
+//
+// Whether a group, node, port list or policy makes sense is the coordinator's
+// call (it knows the groups and nodes): these are only typed here.
 //
 // Fields other than these are ignored (older or newer clients); a field of
 // the wrong type or out of range is an error that names it.
@@ -43,10 +50,28 @@ struct Remove {
 struct Rename {
   std::string node, name;
 };
+struct GroupAdd {
+  std::string node, group;
+};
+struct GroupRemove {
+  std::string node, group;
+};
+struct GroupList {};
+struct PolicyAdd {
+  std::string name, from, to;
+  std::string proto = "any";
+  std::string ports;
+};
+struct PolicyList {};
+struct PolicyRemove {
+  std::string name;
+};
 }  // namespace api
 
 using ApiRequest = std::variant<api::Status, api::Netcheck, api::Down, api::Nodes, api::InviteCreate,
-                                api::InviteList, api::InviteRevoke, api::Remove, api::Rename>;
+                                api::InviteList, api::InviteRevoke, api::Remove, api::Rename, api::GroupAdd,
+                                api::GroupRemove, api::GroupList, api::PolicyAdd, api::PolicyList,
+                                api::PolicyRemove>;
 
 inline constexpr int kMaxInviteUses = 1000000;
 inline constexpr int64_t kMaxInviteTtl = int64_t(100) * 365 * 24 * 3600;  // 100 years
