@@ -18,7 +18,7 @@ function __ovl_command
             continue
         end
         switch $t
-            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --exit-node
+            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --from --to --proto --ports --exit-node
                 set skip 1
                 continue
             case '-*'
@@ -32,6 +32,10 @@ function __ovl_command
             set cmd config $t
         else if test "$cmd" = route; and contains -- $t advertise withdraw approve unapprove list
             set cmd route $t
+        else if test "$cmd" = group; and contains -- $t add remove list
+            set cmd group $t
+        else if test "$cmd" = policy; and contains -- $t add list rm
+            set cmd policy $t
         end
     end
     echo $cmd
@@ -65,6 +69,8 @@ complete -c ovl -n '__ovl_using' -a nodes -d "list the network's nodes (on the c
 complete -c ovl -n '__ovl_using' -a invite -d 'create an invite token (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a remove -d 'remove a node from the network (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a rename -d 'rename a node (on the coordinator)'
+complete -c ovl -n '__ovl_using' -a group -d 'node groups, for access policies (on the coordinator)'
+complete -c ovl -n '__ovl_using' -a policy -d 'access policies: who may reach whom (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a down -d 'stop the local ovl daemon'
 complete -c ovl -n '__ovl_using' -a config -d 'the configuration file and flags'
 complete -c ovl -n '__ovl_using' -a ping -d 'ping a peer over the overlay and say which path answered'
@@ -122,6 +128,19 @@ complete -c ovl -n '__ovl_using route' -a list -d 'advertised and approved route
 
 # ovl set --exit-node NODE|none
 complete -c ovl -n '__ovl_using set' -l exit-node -x -a none -d 'send internet traffic through this node (none = off)'
+# ovl group add|remove NODE GROUP | ovl group list
+complete -c ovl -n '__ovl_using group' -a add -d 'add a node to a group'
+complete -c ovl -n '__ovl_using group' -a remove -d 'remove a node from a group'
+complete -c ovl -n '__ovl_using group' -a list -d 'list groups and their nodes'
+
+# ovl policy add NAME --from SOURCE --to DESTINATION [--proto P] [--ports PORTS] | list | rm NAME
+complete -c ovl -n '__ovl_using policy' -a add -d 'allow traffic from some nodes to others'
+complete -c ovl -n '__ovl_using policy' -a list -d 'list access policies'
+complete -c ovl -n '__ovl_using policy' -a rm -d 'remove an access policy'
+complete -c ovl -n '__ovl_using policy add' -l from -x -d 'source: a group, a node, or * for every node'
+complete -c ovl -n '__ovl_using policy add' -l to -x -d 'destination: a group, a node, or * for every node'
+complete -c ovl -n '__ovl_using policy add' -l proto -x -a 'tcp udp icmp any' -d 'protocol (default: any)'
+complete -c ovl -n '__ovl_using policy add' -l ports -x -d 'destination ports, e.g. 22,8000-8100 (default: all)'
 
 # ovl config show
 complete -c ovl -n '__ovl_using config' -a show -d 'print the effective settings and where each comes from'
@@ -129,3 +148,5 @@ complete -c ovl -n '__ovl_using config' -a show -d 'print the effective settings
 # status, nodes, invite list, invite revoke ID, remove NODE, rename NODE NEW_NAME,
 # down, genkey, pubkey, netcheck, config show and the route subcommands take only
 # the global options.
+# group add|remove|list, policy list, policy rm NAME, down, genkey, pubkey,
+# netcheck and config show take only the global options.

@@ -87,13 +87,22 @@ int cmd_status(const GlobalOptions& g) {
     std::printf("no other nodes yet; invite one with `ovl invite` on the coordinator\n");
     return kExitOk;
   }
-  std::printf("%-20s %-15s %-10s %-24s %-10s %10s %10s\n", "NAME", "IP", "PATH", "ENDPOINT", "HANDSHAKE", "RX", "TX");
+  std::printf("%-20s %-15s %-10s %-24s %-10s %10s %10s %8s\n", "NAME", "IP", "PATH", "ENDPOINT", "HANDSHAKE", "RX", "TX",
+              "DENIED");
   for (auto& p : r["peers"]) {
     std::string ep = p["endpoint"].is_string() ? p["endpoint"].get<std::string>() : "-";
-    std::printf("%-20s %-15s %-10s %-24s %-10s %10s %10s\n", p["name"].get<std::string>().c_str(),
+    std::printf("%-20s %-15s %-10s %-24s %-10s %10s %10s %8llu\n", p["name"].get<std::string>().c_str(),
                 p["ip"].get<std::string>().c_str(), p["path"].get<std::string>().c_str(), ep.c_str(),
                 ago(p["last_handshake"]).c_str(), bytes(p["rx_bytes"].get<uint64_t>()).c_str(),
-                bytes(p["tx_bytes"].get<uint64_t>()).c_str());
+                bytes(p["tx_bytes"].get<uint64_t>()).c_str(),
+                static_cast<unsigned long long>(p.value("denied_packets", uint64_t{0})));
+  }
+  if (auto& pol = r["policy"]; pol.is_object()) {
+    if (pol["enforcing"].get<bool>())
+      std::printf("access policy: %zu rule(s) admit traffic to this node; %llu packet(s) denied\n",
+                  pol["rules"].get<size_t>(), static_cast<unsigned long long>(pol["denied_packets"].get<uint64_t>()));
+    else
+      std::printf("access policy: none from the coordinator; all traffic is admitted\n");
   }
   for (auto& p : r["peers"])
     if (p.contains("routes") && !p["routes"].empty())

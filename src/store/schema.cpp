@@ -69,11 +69,30 @@ CREATE TABLE kv (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 2: subnet routes and exit nodes (engine/control/routes.hpp). One row
+// Version 2: access policies (engine/policy/policy.hpp). Selectors are kept
+// in their storage form: "*", "group:NAME" or "node:ID" (an id, so renaming
+// a node does not change what a policy means).
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE policies (
+  name    TEXT    PRIMARY KEY,
+  src     TEXT    NOT NULL,
+  dst     TEXT    NOT NULL,
+  proto   TEXT    NOT NULL CHECK (proto IN ('any', 'tcp', 'udp', 'icmp')),
+  ports   TEXT    NOT NULL DEFAULT '',   -- "22,8000-8100"; '' = every port
+  created INTEGER NOT NULL
+);
+
+-- A network made before policies existed let every node reach every other:
+-- it keeps doing so through the policy a new network starts with.
+INSERT INTO policies (name, src, dst, proto, ports, created)
+  SELECT 'default', '*', '*', 'any', '', created FROM network;
+)sql";
+
+// Version 3: subnet routes and exit nodes (engine/control/routes.hpp). One row
 // per (node, prefix): what the node advertises, what an admin approved; a
 // prefix is routed to the node when both are set. Approval outlives a
 // withdrawal, so re-advertising needs no second approval (as in Tailscale).
-constexpr std::string_view kV2 = R"sql(
+constexpr std::string_view kV3 = R"sql(
 CREATE TABLE node_routes (
   node_id    INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
   prefix     TEXT    NOT NULL,                 -- canonical "10.1.0.0/24"
@@ -83,7 +102,7 @@ CREATE TABLE node_routes (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 2> kSteps = {kV1, kV2};
+constexpr std::array<std::string_view, 3> kSteps = {kV1, kV2, kV3};
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 //    name succeeds; set_endpoints()/touch() on a missing id do nothing;
 //  * routes: the advertised set is replaced whole, approvals stay; both kept
 //    normalized (sorted, unique, host bits cleared).
+//  * a new network holds the policy "default"; policy names are unique.
 //
 // Not modelled: store::Error (a database failure), and the event log's time
 // for calls that carry no `now` (remove, rename, revoke), recorded as 0.
@@ -51,6 +52,7 @@ class MemoryRegistry final : public control::Registry {
       throw std::invalid_argument("the network range must be an IPv4 CIDR from /8 to /30, not " + net_.cidr.str());
     net_.cidr = net_.cidr.masked();
     events_.push_back({net_.created_unix, "network_created", "network " + net_.name + " " + net_.cidr.str()});
+    policies_.push_back(policy::default_policy(net_.created_unix));
   }
 
   // ------------------------------------------------------------ Registry
@@ -223,6 +225,49 @@ class MemoryRegistry final : public control::Registry {
     return true;
   }
 
+  bool add_to_group(int64_t node_id, const std::string& group) override {
+    std::lock_guard lk(mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end()) return false;
+    auto& g = it->second.groups;
+    auto pos = std::lower_bound(g.begin(), g.end(), group);
+    if (pos != g.end() && *pos == group) return false;
+    g.insert(pos, group);
+    return true;
+  }
+
+  bool remove_from_group(int64_t node_id, const std::string& group) override {
+    std::lock_guard lk(mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end()) return false;
+    auto& g = it->second.groups;
+    auto pos = std::find(g.begin(), g.end(), group);
+    if (pos == g.end()) return false;
+    g.erase(pos);
+    return true;
+  }
+
+  std::vector<policy::Policy> policies() override {
+    std::lock_guard lk(mu_);
+    return policies_;
+  }
+
+  bool add_policy(const policy::Policy& p) override {
+    std::lock_guard lk(mu_);
+    for (auto& q : policies_)
+      if (q.name == p.name) return false;
+    policies_.push_back(p);
+    return true;
+  }
+
+  bool remove_policy(const std::string& name) override {
+    std::lock_guard lk(mu_);
+    auto it = std::find_if(policies_.begin(), policies_.end(), [&](auto& q) { return q.name == name; });
+    if (it == policies_.end()) return false;
+    policies_.erase(it);
+    return true;
+  }
+
   void log_event(const std::string& kind, const std::string& detail, int64_t now_unix) override {
     write_fault();
     std::lock_guard lk(mu_);
@@ -338,6 +383,7 @@ class MemoryRegistry final : public control::Registry {
   std::vector<std::string> invite_order_;
   uint64_t invite_counter_ = 0;
   std::vector<Event> events_;
+  std::vector<policy::Policy> policies_;  // oldest first; starts with "default"
 };
 
 }  // namespace ovl::test

@@ -89,7 +89,10 @@ TEST_CASE("api requests: every command the CLI sends parses and round-trips") {
         R"({"cmd":"route.advertise","prefix":"10.1.0.0/24"})", R"({"cmd":"route.withdraw","prefix":"0.0.0.0/0"})",
         R"({"cmd":"route.approve","node":"gw","prefix":"10.1.0.0/24"})",
         R"({"cmd":"route.unapprove","node":"gw","prefix":"10.1.0.0/24"})", R"({"cmd":"route.list"})",
-        R"({"cmd":"set","exit_node":"gw"})", R"({"cmd":"set"})"}) {
+        R"({"cmd":"set","exit_node":"gw"})", R"({"cmd":"set"})",
+        R"({"cmd":"group.add","node":"a","group":"g"})", R"({"cmd":"group.remove","node":"a","group":"g"})",
+        R"({"cmd":"group.list"})", R"({"cmd":"policy.list"})", R"({"cmd":"policy.remove","name":"web"})",
+        R"({"cmd":"policy.add","name":"web","from":"clients","to":"servers","proto":"tcp","ports":"80,443"})"}) {
     auto r = parse_api_request(line);
     REQUIRE_MESSAGE(std::holds_alternative<ApiRequest>(r), line);
     auto enc = encode_api_request(std::get<ApiRequest>(r));
@@ -103,6 +106,8 @@ TEST_CASE("api requests: every command the CLI sends parses and round-trips") {
   c = std::get<api::InviteCreate>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"invite.create","reusable":true})")));
   CHECK(c.uses == -1);
   CHECK(needs_coordinator(ApiRequest{api::Nodes{}}));
+  CHECK(needs_coordinator(ApiRequest{api::PolicyList{}}));
+  CHECK(needs_coordinator(ApiRequest{api::GroupAdd{}}));
   CHECK_FALSE(needs_coordinator(ApiRequest{api::Status{}}));
   CHECK(needs_coordinator(ApiRequest{api::RouteApprove{}}));
   CHECK_FALSE(needs_coordinator(ApiRequest{api::RouteList{}}));
@@ -110,6 +115,13 @@ TEST_CASE("api requests: every command the CLI sends parses and round-trips") {
   CHECK_FALSE(set.exit_node);
   auto un = std::get<api::RouteApprove>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"route.unapprove"})")));
   CHECK_FALSE(un.approve);
+  // policy.add: proto defaults to any, ports to every port; the values are
+  // the coordinator's to judge.
+  auto p = std::get<api::PolicyAdd>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"policy.add","name":"a"})")));
+  CHECK(p.proto == "any");
+  CHECK(p.ports.empty());
+  CHECK(std::holds_alternative<std::string>(parse_api_request(R"({"cmd":"policy.add","ports":[80]})")));
+  CHECK(std::holds_alternative<std::string>(parse_api_request(R"({"cmd":"group.add","group":7})")));
 }
 
 TEST_CASE("api requests: ill-typed fields are clear errors, not exceptions (regressions)") {

@@ -99,6 +99,16 @@ std::variant<ApiRequest, std::string> parse_api_request(std::string_view line) {
     if (f.find("exit_node")) o.exit_node = f.str("exit_node");
     r = std::move(o);
   }
+  else if (cmd == "group.add") r = api::GroupAdd{f.str("node"), f.str("group")};
+  else if (cmd == "group.remove") r = api::GroupRemove{f.str("node"), f.str("group")};
+  else if (cmd == "group.list") r = api::GroupList{};
+  else if (cmd == "policy.list") r = api::PolicyList{};
+  else if (cmd == "policy.remove") r = api::PolicyRemove{f.str("name")};
+  else if (cmd == "policy.add") {
+    api::PolicyAdd p{f.str("name"), f.str("from"), f.str("to"), f.str("proto"), f.str("ports")};
+    if (p.proto.empty()) p.proto = "any";
+    r = std::move(p);
+  }
   else if (cmd == "invite.create") {
     api::InviteCreate o;
     auto uses = f.integer("uses", 1, 1, kMaxInviteUses);
@@ -143,6 +153,15 @@ std::string encode_api_request(const ApiRequest& r) {
           j = {{"cmd", "set"}};
           if (v.exit_node) j["exit_node"] = *v.exit_node;
         }
+        else if constexpr (std::is_same_v<T, api::GroupAdd>) j = {{"cmd", "group.add"}, {"node", v.node}, {"group", v.group}};
+        else if constexpr (std::is_same_v<T, api::GroupRemove>)
+          j = {{"cmd", "group.remove"}, {"node", v.node}, {"group", v.group}};
+        else if constexpr (std::is_same_v<T, api::GroupList>) j = {{"cmd", "group.list"}};
+        else if constexpr (std::is_same_v<T, api::PolicyList>) j = {{"cmd", "policy.list"}};
+        else if constexpr (std::is_same_v<T, api::PolicyRemove>) j = {{"cmd", "policy.remove"}, {"name", v.name}};
+        else if constexpr (std::is_same_v<T, api::PolicyAdd>)
+          j = {{"cmd", "policy.add"}, {"name", v.name},   {"from", v.from},
+               {"to", v.to},          {"proto", v.proto}, {"ports", v.ports}};
         else if constexpr (std::is_same_v<T, api::InviteCreate>) {
           j = {{"cmd", "invite.create"}, {"reusable", v.uses < 0}, {"expires_s", v.expires_s},
                {"groups", v.groups},    {"ephemeral", v.ephemeral}, {"name", v.name}};
@@ -154,10 +173,9 @@ std::string encode_api_request(const ApiRequest& r) {
 }
 
 bool needs_coordinator(const ApiRequest& r) {
-  return std::holds_alternative<api::Nodes>(r) || std::holds_alternative<api::InviteCreate>(r) ||
-         std::holds_alternative<api::InviteList>(r) || std::holds_alternative<api::InviteRevoke>(r) ||
-         std::holds_alternative<api::Remove>(r) || std::holds_alternative<api::Rename>(r) ||
-         std::holds_alternative<api::RouteApprove>(r);
+  return !std::holds_alternative<api::Status>(r) && !std::holds_alternative<api::Netcheck>(r) &&
+         !std::holds_alternative<api::Down>(r) && !std::holds_alternative<api::RouteAdvertise>(r) &&
+         !std::holds_alternative<api::RouteList>(r) && !std::holds_alternative<api::Set>(r);
 }
 
 }  // namespace ovl::control

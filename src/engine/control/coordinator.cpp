@@ -16,6 +16,7 @@ struct Coordinator::Conn {
   std::optional<int64_t> node;  // set once the hello was accepted
   uint16_t listen_port = 0;
   bool closing = false;
+  std::optional<policy::RuleSet> filter;  // as last sent
 };
 
 // A node's candidates, its public mapping first: what STUN told it, or else a
@@ -155,12 +156,33 @@ PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   return p;
 }
 
-void Coordinator::broadcast(const Delta& d0, CoordinatorOutput& out, std::optional<ConnId> except) {
+void Coordinator::broadcast(const Delta& d0, CoordinatorOutput& out, std::optional<ConnId> except, bool filters) {
   Delta d = d0;
   d.version = ++version_;
   std::string json = encode(d);  // once, whatever the number of links
-  for (auto& [id, c] : conns_)
-    if (c->node && !c->closing && id != except) send(*c, json, out);
+  // Filters differ per node: only the links whose filter changed get a
+  // delta of their own; the others share the bytes above.
+  std::optional<policy::Compiler> comp;
+  std::map<int64_t, policy::Member> members;
+  if (filters) {
+    comp.emplace(compiler());
+    for (auto& n : reg_.nodes()) members[n.id] = member(n);
+  }
+  for (auto& [id, c] : conns_) {
+    if (!c->node || c->closing || id == except) continue;
+    if (comp) {
+      auto m = members.find(*c->node);
+      policy::RuleSet f = m != members.end() ? comp->for_node(m->second) : policy::RuleSet{};
+      if (f != c->filter) {
+        Delta own = d;
+        own.filter = f;
+        c->filter = std::move(f);
+        send(*c, encode(own), out);
+        continue;
+      }
+    }
+    send(*c, json, out);
+  }
 }
 
 void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
@@ -197,7 +219,7 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
     if (intersect_routes(routes, n->approved_routes) != before) {
       Delta d;
       d.upsert.push_back(peer_info(*n));
-      broadcast(d, out);
+      broadcast(d, out, std::nullopt, /*filters=*/true);  // policies cover a node's routes
     }
     return;
   }
@@ -274,9 +296,11 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   // below already holds this node as online, so it must carry that version
   // too. Labelled with the version before the event, the newcomer's map
   // would look one behind and its next delta would skip a number.
+  // A node that just enrolled may be in groups that policies name: the
+  // others' filters change too.
   Delta d;
   d.upsert.push_back(peer_info(*node));
-  broadcast(d, out, c.id);
+  broadcast(d, out, c.id, /*filters=*/h.invite_id.has_value());
   auto net = reg_.network();
   Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}, {}};
   for (auto& r : relays_) {
@@ -287,6 +311,8 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   FullMap m;
   m.version = version_;
   for (auto& n : reg_.nodes()) m.peers.push_back(peer_info(n));
+  m.filter = filter_for(node->id);
+  c.filter = m.filter;
   send(c, encode(m), out);
 }
 
@@ -339,7 +365,7 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
   offline_since_.erase(n->id);
   Delta d;
   d.remove.push_back(n->public_key);
-  broadcast(d, out);
+  broadcast(d, out, std::nullopt, /*filters=*/true);
   return true;
 }
 
@@ -415,7 +441,7 @@ bool Coordinator::approve_route(const std::string& which, const std::string& pre
   if (intersect_routes(n->advertised_routes, n->approved_routes) != before) {
     Delta d;
     d.upsert.push_back(peer_info(*n));
-    broadcast(d, out);
+    broadcast(d, out, std::nullopt, /*filters=*/true);  // policies cover a node's routes
   }
   return true;
 }

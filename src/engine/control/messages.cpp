@@ -32,6 +32,16 @@ json peer_json(const PeerInfo& p) {
   return j;
 }
 
+json filter_json(const policy::RuleSet& rs) {
+  json rules = json::array();
+  for (auto& r : rs.rules)
+    rules.push_back({{"src", prefixes_json(r.src)},
+                     {"dst", prefixes_json(r.dst)},
+                     {"proto", policy::proto_name(r.proto)},
+                     {"ports", policy::format_ports(r.ports)}});
+  return json{{"rules", std::move(rules)}};
+}
+
 // Typed field access that reports what is wrong instead of throwing deep
 // inside nlohmann with a message that quotes the input.
 struct Reader {
@@ -95,16 +105,21 @@ struct Reader {
     }
     return r;
   }
-  // An optional array of prefixes (absent = empty: older peers and caches).
   std::vector<net::Prefix> prefixes(const char* k) {
     std::vector<net::Prefix> r;
-    if (!j.contains(k)) return r;
     for (auto& s : strings(k)) {
       auto p = net::Prefix::parse(s);
       if (!p) return fail(std::string("field \"") + k + "\" holds an invalid prefix"), r;
       r.push_back(*p);
     }
-    if (r.size() > 4096) return fail(std::string("field \"") + k + "\" is too long"), r;
+    return r;
+  }
+  // Subnet routes: optional (absent = none: older peers and cached maps), and
+  // bounded.
+  std::vector<net::Prefix> routes(const char* k) {
+    if (!j.contains(k)) return {};
+    auto r = prefixes(k);
+    if (r.size() > 4096) return fail(std::string("field \"") + k + "\" is too long"), std::vector<net::Prefix>{};
     return r;
   }
   crypto::PublicKey key(const std::string& s, const char* what) {
@@ -143,9 +158,44 @@ std::optional<PeerInfo> read_peer(const json& j, std::string* why) {
   p.endpoints = r.endpoints("endpoints");
   p.groups = r.strings("groups");
   p.online = r.boolean("online");
-  p.routes = r.prefixes("routes");
+  p.routes = r.routes("routes");
   if (!r.ok) return std::nullopt;
   return p;
+}
+
+// An optional "filter" field; false if present but malformed.
+bool read_filter(const json& j, std::optional<policy::RuleSet>& out, std::string* why) {
+  auto it = j.find("filter");
+  if (it == j.end()) return true;
+  auto bad = [&](const char* m) {
+    if (why) *why = m;
+    return false;
+  };
+  if (!it->is_object()) return bad("filter must be an object");
+  auto rules = it->find("rules");
+  if (rules == it->end() || !rules->is_array()) return bad("filter rules must be an array");
+  policy::RuleSet rs;
+  rs.rules.reserve(rules->size());
+  for (auto& e : *rules) {
+    if (!e.is_object()) return bad("filter rule must be an object");
+    Reader r{e, why};
+    policy::Rule rule;
+    rule.src = r.prefixes("src");
+    rule.dst = r.prefixes("dst");
+    auto proto = policy::parse_proto(r.str("proto"));
+    std::string ports = r.str("ports");
+    if (!r.ok) return false;
+    if (!proto) return bad("filter rule has an unknown proto");
+    if (!ports.empty()) {
+      auto pr = policy::parse_ports(ports);
+      if (!pr) return bad("filter rule has invalid ports");
+      rule.ports = std::move(*pr);
+    }
+    rule.proto = *proto;
+    rs.rules.push_back(std::move(rule));
+  }
+  out = std::move(rs);
+  return true;
 }
 
 std::optional<std::vector<PeerInfo>> read_peers(const json& j, const char* k, std::string* why) {
@@ -201,11 +251,13 @@ std::string encode(const Message& m) {
           json peers = json::array();
           for (auto& p : v.peers) peers.push_back(peer_json(p));
           j = {{"type", "map"}, {"version", v.version}, {"peers", std::move(peers)}};
+          if (v.filter) j["filter"] = filter_json(*v.filter);
         } else if constexpr (std::is_same_v<T, Delta>) {
           json up = json::array(), rm = json::array();
           for (auto& p : v.upsert) up.push_back(peer_json(p));
           for (auto& k : v.remove) rm.push_back(crypto::to_base64(k));
           j = {{"type", "delta"}, {"version", v.version}, {"upsert", std::move(up)}, {"remove", std::move(rm)}};
+          if (v.filter) j["filter"] = filter_json(*v.filter);
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           j = {{"type", "error"}, {"code", v.code}, {"message", v.message}};
         }
@@ -230,7 +282,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     h.listen_port = static_cast<uint16_t>(r.integer("listen_port", 0, 65535));
     h.endpoints = r.endpoints("endpoints");
     if (!read_reflexive(j, h.reflexive, why)) return std::nullopt;
-    h.routes = r.prefixes("routes");
+    h.routes = r.routes("routes");
     if (auto it = j.find("enroll"); it != j.end()) {
       if (!it->is_object()) return r.fail("enroll must be an object"), std::nullopt;
       Reader e{*it, why};
@@ -248,7 +300,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
   }
   if (type == "routes") {
     if (!j.contains("advertise")) return r.fail("missing field \"advertise\""), std::nullopt;
-    RoutesUpdate u{r.prefixes("advertise")};
+    RoutesUpdate u{r.routes("advertise")};
     if (!r.ok) return std::nullopt;
     return u;
   }
@@ -295,6 +347,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     auto peers = read_peers(j, "peers", why);
     if (!peers) return std::nullopt;
     m.peers = std::move(*peers);
+    if (!read_filter(j, m.filter, why)) return std::nullopt;
     return m;
   }
   if (type == "delta") {
@@ -305,7 +358,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     if (!up) return std::nullopt;
     d.upsert = std::move(*up);
     for (auto& s : r.strings("remove")) d.remove.push_back(r.key(s, "removed key"));
-    if (!r.ok) return std::nullopt;
+    if (!r.ok || !read_filter(j, d.filter, why)) return std::nullopt;
     return d;
   }
   if (type == "error") {

@@ -86,6 +86,9 @@ wg::DeviceOptions device_options() {
 void Daemon::Impl::start_node() {
   NodeRole& n = *opts.node;
   device = std::make_unique<wg::Device>(n.key, system_device_env(), device_options());
+  uint64_t seed = 0;
+  system_rng().fill({reinterpret_cast<uint8_t*>(&seed), sizeof seed});
+  filter = std::make_unique<policy::Filter>(policy::Filter::kDefaultFlows, seed);
   udp = std::make_unique<UdpSocket>(n.listen_port);
   agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, n.hostname, udp->port());
   if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
@@ -121,6 +124,7 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
   relay_client = std::make_unique<relay::Client>(device->public_key());
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
+  plane->filter = filter.get();
   plane->start();
   check_paths();
   try {
@@ -181,6 +185,16 @@ void Daemon::Impl::apply_map() {
     it = applied.erase(it);
   }
   if (plane) plane->rearm();
+  if (st.filter != applied_filter) {
+    filter->set_rules(st.filter);
+    applied_filter = st.filter;
+    if (st.filter) log::info("access policy: %zu rule(s) admit traffic to this node", st.filter->rules.size());
+    else log::info("access policy: none from the coordinator; all traffic is admitted");
+  }
+  std::vector<net::IpAddr> sources;
+  for (auto& [key, p] : st.peers)
+    if (key != self) sources.push_back(p.ip);
+  filter->set_sources(sources);
   sync_os_routes();
   std::vector<dns::Record> names;
   for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});

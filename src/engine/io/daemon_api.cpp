@@ -11,6 +11,8 @@ using json = nlohmann::json;
 namespace {
 
 json error(const std::string& m) { return {{"error", m}}; }
+// A request that makes no sense (the CLI exits with 2, "bad input").
+json bad_input(const std::string& m) { return {{"error", m}, {"bad_input", true}}; }
 
 std::string b64(const crypto::PublicKey& k) { return crypto::to_base64(k); }
 
@@ -82,10 +84,16 @@ json Daemon::Impl::status_json() {
       if (fresh) path = relayed ? "relay" : "direct";
       if (relayed) e["relay_reason"] = paths.reason(key);
     }
+    e["denied_packets"] = filter->denied_from(p.ip);
     e["path"] = path;
     peers.push_back(std::move(e));
   }
   r["peers"] = std::move(peers);
+  r["policy"] = {{"enforcing", filter->enforcing()},
+                 {"rules", filter->rule_count()},
+                 {"flows", filter->flows().live(monotonic_now())},
+                 {"denied_packets", filter->denied()},
+                 {"reply_packets", filter->replies()}};
   r.update(routes_status());
   return r;
 }
@@ -168,9 +176,43 @@ json Daemon::Impl::handle_api(const control::ApiRequest& req) {
     if (!coord->remove_node(r->node, *this, err)) return error(err);
     return {{"ok", true}};
   }
-  auto& rn = std::get<api::Rename>(req);
-  if (!coord->rename_node(rn.node, rn.name, *this, err)) return error(err);
-  return {{"ok", true}};
+  if (auto* rn = std::get_if<api::Rename>(&req)) {
+    if (!coord->rename_node(rn->node, rn->name, *this, err)) return error(err);
+    return {{"ok", true}};
+  }
+  return handle_policy_api(req);
+}
+
+// Groups and policies. The coordinator's refusals are the client's bad
+// input: "bad_input" tells the CLI to exit with 2.
+json Daemon::Impl::handle_policy_api(const control::ApiRequest& req) {
+  namespace api = control::api;
+  std::string err;
+  if (auto* g = std::get_if<api::GroupAdd>(&req))
+    return coord->group_add(g->node, g->group, *this, err) ? json{{"ok", true}} : bad_input(err);
+  if (auto* g = std::get_if<api::GroupRemove>(&req))
+    return coord->group_remove(g->node, g->group, *this, err) ? json{{"ok", true}} : bad_input(err);
+  if (std::holds_alternative<api::GroupList>(req)) {
+    json a = json::array();
+    for (auto& g : coord->groups()) a.push_back({{"name", g.name}, {"nodes", g.nodes}});
+    return {{"groups", a}};
+  }
+  if (auto* p = std::get_if<api::PolicyAdd>(&req)) {
+    control::PolicySpec s{p->name, p->from, p->to, p->proto, p->ports};
+    return coord->add_policy(s, *this, err) ? json{{"ok", true}} : bad_input(err);
+  }
+  if (auto* p = std::get_if<api::PolicyRemove>(&req))
+    return coord->remove_policy(p->name, *this, err) ? json{{"ok", true}} : bad_input(err);
+  // What is left: policy.list.
+  json a = json::array();
+  for (auto& p : coord->policies())
+    a.push_back({{"name", p.name},
+                 {"from", coord->selector_name(p.from)},
+                 {"to", coord->selector_name(p.to)},
+                 {"proto", policy::proto_name(p.proto)},
+                 {"ports", policy::format_ports(p.ports)},
+                 {"created", p.created_unix}});
+  return {{"policies", a}};
 }
 
 }  // namespace ovl::io
