@@ -166,7 +166,10 @@ int cmd_up(const GlobalOptions& g, const UpOptions& o) {
       auto relay_key = store::load_or_create_key(paths.dir + "/relay.key", io::system_rng());
       opts.coordinator->relay_secret = relay_key.b;
     }
-    if (!o.coordinator_only && (is_member || fresh)) opts.node = node_role(paths, db);
+    if (!o.coordinator_only && (is_member || fresh)) {
+      opts.node = node_role(paths, db);
+      opts.node->dns_mode = dns::parse_dns_mode(o.dns).value_or(dns::DnsMode::automatic);
+    }
 
     return run_daemon(opts, [&](io::Daemon& d) {
       if (!fresh) return;
@@ -228,6 +231,7 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
     opts.node->invite_id = control::hex(t.invite_id);
     opts.node->invite_secret = crypto::to_base64url(t.secret);
     opts.node->enroll_only = o.no_start;
+    opts.node->dns_mode = dns::parse_dns_mode(o.dns).value_or(dns::DnsMode::automatic);
     crypto::wipe(t.secret.data(), t.secret.size());
     bool json = g.json;
     opts.on_enrolled = [&db, json](const control::Welcome& w) {

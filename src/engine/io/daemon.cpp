@@ -64,6 +64,13 @@ void Daemon::Impl::stop(int code, const std::string& why) {
 
 void Daemon::Impl::start_node() {
   NodeRole& n = *opts.node;
+  if (!n.enroll_only) {
+    // First: an explicit --dns that cannot be honoured safely stops the start
+    // here, and a block a crashed run left in resolv.conf goes at once (the
+    // resolver it names is gone until the overlay is up again).
+    os_dns = std::make_unique<OsDns>(n.dns_mode);
+    os_dns->repair();
+  }
   device = std::make_unique<wg::Device>(n.key, system_device_env());
   udp = std::make_unique<UdpSocket>(n.listen_port);
   agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, n.hostname, udp->port());
@@ -100,6 +107,7 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   relay_client = std::make_unique<relay::Client>(device->public_key());
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->start();
+  if (os_dns) os_dns->apply(tun->name(), w.network.domain, resolver.str());
   check_paths();
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.

@@ -12,6 +12,7 @@
 #include "engine/control/coordinator.hpp"
 #include "engine/control/node_agent.hpp"
 #include "engine/io/daemon.hpp"
+#include "engine/io/os_dns.hpp"
 #include "engine/io/packet_plane.hpp"
 #include "engine/io/udp_socket.hpp"
 #include "engine/dns/responder.hpp"
@@ -73,6 +74,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::unique_ptr<wg::Device> device;
   std::unique_ptr<UdpSocket> udp;
   std::unique_ptr<tun::TunDevice> tun;
+  // After `tun`: destroyed before it, so resolved is reverted while the link exists.
+  std::unique_ptr<OsDns> os_dns;
   std::unique_ptr<PacketPlane> plane;
   std::unique_ptr<control::NodeAgent> agent;
   std::map<crypto::PublicKey, std::vector<net::Endpoint>, control::KeyLess> applied;  // endpoints last given to device
