@@ -73,7 +73,13 @@ control::NodeRecord create_network(const StatePaths& paths, store::Db& db, const
   auto coord_key = crypto::generate_private_key(io::system_rng());
   store::write_key_file(paths.coordinator_key, coord_key);
   store::CoordinatorStore reg(db);
-  reg.create_network({random_hex(16), name, cidr, now_unix()});
+  control::NetworkInfo info;
+  info.id = random_hex(16);
+  info.name = name;
+  info.cidr = cidr;
+  info.ula = control::random_ula(io::system_rng());
+  info.created_unix = now_unix();
+  reg.create_network(info);
   set_setting(db, kCoordPort, std::to_string(port));
   set_setting(db, kAdvertise, join_endpoints(advertise));
   set_setting(db, kCoordKey, crypto::to_base64(crypto::public_from_private(coord_key)));

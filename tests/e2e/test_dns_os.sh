@@ -100,10 +100,14 @@ head -n 4 "$RESOLV_A" | grep -qx 'nameserver 100.100.100.100' || fail "100.100.1
 grep -qx 'search dnsos.ovl lab.test' "$RESOLV_A" || fail "the search line does not keep lab.test after dnsos.ovl"
 
 check "names work through the OS resolver: getent hosts NAME.NETWORK.ovl, ping NAME"
-wait_for --timeout 10 bash -c "[ \"\$(ip netns exec $(ns a) getent hosts server.dnsos.ovl | awk '{print \$1}')\" = $SERVER_IP ]" \
-  || fail "getent hosts server.dnsos.ovl does not give $SERVER_IP: $(nsx a getent hosts server.dnsos.ovl)"
+# `getent hosts` asks for AAAA first (glibc's getent), so it shows the IPv6 overlay address.
+SERVER_IP6=$(ovl_cli coord --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["self"]["ip6"])')
+wait_for --timeout 10 bash -c "[ \"\$(ip netns exec $(ns a) getent hosts server.dnsos.ovl | awk '{print \$1}')\" = $SERVER_IP6 ]" \
+  || fail "getent hosts server.dnsos.ovl does not give $SERVER_IP6: $(nsx a getent hosts server.dnsos.ovl)"
+got=$(nsx a getent ahostsv4 server.dnsos.ovl | awk 'NR==1{print $1}')
+[ "$got" = "$SERVER_IP" ] || fail "getent ahostsv4 server.dnsos.ovl gives '$got', expected $SERVER_IP"
 wait_for --timeout 10 nsx a ping -c1 -W1 server || fail "ping server (short name) fails on a"
-log "  server.dnsos.ovl -> $SERVER_IP; ping server ok"
+log "  server.dnsos.ovl -> $SERVER_IP6 (hosts), $SERVER_IP (ahostsv4); ping server ok"
 
 check "the node's resolver REFUSES the lab name (so glibc moves on), and the lab name still resolves"
 rcode=$(nsx a python3 - <<'PY'

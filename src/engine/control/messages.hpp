@@ -10,15 +10,18 @@
 //   {"type":"ping"}                                            (link liveness)
 //
 // coordinator -> node
-//   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain"},
+//   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain","ula"},
 //    "relays":[{"endpoint":"203.0.113.1:51822","expires":1700000000,"mac":"<base64>"}]}
 //   {"type":"map", "version":N, "peers":[{peer}...]}          (full map; includes self)
 //   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...]}
 //   {"type":"pong"}
 //   {"type":"error", "code":"used_up", "message":"..."}        (then the link closes)
 //
-// {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "public_key":"<b64>",
-//           "endpoints":["203.0.113.10:51820", ...], "groups":["servers"], "online":true}
+// {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "ip6":"fd12:3456:789a::6453:2",
+//           "public_key":"<b64>", "endpoints":["203.0.113.10:51820", ...], "groups":["servers"],
+//           "online":true}
+// "ula" (the network's IPv6 /48) and "ip6" are absent from older coordinators;
+// older nodes ignore them.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -36,6 +39,7 @@ struct PeerInfo {
   int64_t id = 0;
   std::string name;
   net::IpAddr ip;
+  std::optional<net::IpAddr> ip6;  // IPv6 overlay address (control::node_ipv6)
   crypto::PublicKey public_key{};
   std::vector<net::Endpoint> endpoints;
   std::vector<std::string> groups;
@@ -46,6 +50,7 @@ struct PeerInfo {
 struct NetworkSummary {
   std::string id, name, domain;
   net::Prefix cidr;
+  std::optional<net::Prefix> ula;  // the network's IPv6 /48
 };
 
 struct Hello {

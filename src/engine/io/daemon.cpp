@@ -94,6 +94,9 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   NodeRole& n = *opts.node;
   tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
+  // IPv6 inside the overlay: every node's address lies in subnet 0 of the
+  // network's ULA /48, so one /64 on the device routes to all of them.
+  if (w.self.ip6 && w.network.ula) tun->add_address(net::Prefix{*w.self.ip6, control::kOverlay6SubnetLen});
   // Peer names: queries to the resolver address arrive on TUN and are
   // answered from the network map.
   auto resolver = net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
@@ -133,6 +136,7 @@ void Daemon::Impl::apply_map() {
     wg::PeerConfig c;
     c.public_key = key;
     c.allowed_ips = {net::Prefix{p.ip, static_cast<uint8_t>(p.ip.v6 ? 128 : 32)}};
+    if (p.ip6) c.allowed_ips.push_back(net::Prefix{*p.ip6, 128});
     c.persistent_keepalive = kPersistentKeepalive;
     // Only hand the device a new endpoint when the map's candidates changed,
     // so a roamed-to address learned from real traffic is not overridden.
@@ -160,7 +164,10 @@ void Daemon::Impl::apply_map() {
   }
   if (plane) plane->rearm();
   std::vector<dns::Record> names;
-  for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});
+  for (auto& [key, p] : st.peers) {
+    names.push_back({p.name, {p.ip}});
+    if (p.ip6) names.back().addrs.push_back(*p.ip6);
+  }
   dns.set_zone(st.welcome->network.domain, std::move(names));
   if (!st.welcome->relays.empty()) {
     relay_client->configure(st.welcome->relays.front(), now);
