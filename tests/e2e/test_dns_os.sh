@@ -3,7 +3,8 @@
 # repairs any DNS change"): on a node whose /etc/resolv.conf is a plain file naming a lab
 # nameserver, `ping NAME` and `getent hosts NAME.NETWORK.ovl` work while ovl runs, the lab's
 # own name resolves the same before, during and after; a clean stop gives the file back byte
-# for byte; after kill -9 the lab name still resolves, a restart repairs the stale block
+# for byte; after kill -9 the lab name still resolves (an unreachable route ovl left next to
+# its block makes glibc skip 100.100.100.100 at once), a restart repairs the stale block
 # (exactly one block, names work) and a stop restores the file. The host's /etc/resolv.conf
 # is checked byte-identical before and after.
 #
@@ -34,6 +35,12 @@ for h in coord a labdns; do
   i=$((i + 1))
 done
 LABDNS=10.78.0.3
+# a has a default route, as a real host does (to labdns, which forwards nothing): a query
+# to 100.100.100.100 with the node dead would follow it and time out, were it not for the
+# unreachable route ovl keeps next to its block.
+nsx a ip route add default via "$LABDNS"
+resolver_unreachable() { ! nsx a ip route get 100.100.100.100 >/dev/null 2>&1; }
+resolver_via_default() { nsx a ip route get 100.100.100.100 2>/dev/null | grep -q "via $LABDNS"; }
 
 # A tiny stand-in for the LAN's recursive resolver: other.lab.test A 10.78.0.99 (NODATA for
 # other types), NXDOMAIN for every other name, as a recursive resolver says for a made-up
@@ -131,6 +138,7 @@ check "a clean stop (ovl down) gives the file back byte for byte"
 ovl_cli a down >/dev/null
 wait_for pid_gone "$PID_a" --timeout 10 || fail "a did not stop"
 no_block || { diff "$WORK/resolv.orig" "$RESOLV_A" >&2; fail "a's resolv.conf differs after a clean stop"; }
+resolver_via_default || fail "the unreachable route to 100.100.100.100 stayed after a clean stop"
 lab_name_ok || fail "the lab name does not resolve after the stop"
 
 check "kill -9: the block stays, the lab name still resolves while the node is dead"
@@ -140,10 +148,11 @@ wait_for --timeout 10 nsx a ping -c1 -W1 server || fail "ping server fails after
 kill -9 "$PID_a"
 wait_for pid_gone "$PID_a" --timeout 5
 has_block || fail "expected the stale block to remain after kill -9"
+resolver_unreachable || fail "100.100.100.100 is routable with the node dead: $(nsx a ip route get 100.100.100.100)"
 t0=$(now_ms)
 lab_name_ok || fail "the lab name does not resolve with ovl dead and its block in place"
 t1=$(now_ms)
-log "  lab name with a dead node's block: $((t1 - t0)) ms (100.100.100.100 has no route, glibc moves on)"
+log "  lab name with a dead node's block: $((t1 - t0)) ms (100.100.100.100 is unreachable, glibc moves on)"
 
 check "restart after kill -9 repairs: exactly one block, names work; then stop restores the file"
 ovl_daemon a up --dns resolv.conf
@@ -153,6 +162,7 @@ grep -q "removed the block a previous run left" "$WORK/a.log" || fail "the resta
 lab_name_ok || fail "the lab name does not resolve after the repair"
 stop_pid "$PID_a" 10
 no_block || { diff "$WORK/resolv.orig" "$RESOLV_A" >&2; fail "a's resolv.conf differs after stop"; }
+resolver_via_default || fail "the unreachable route to 100.100.100.100 stayed after the stop"
 
 check "a node in a namespace without its own resolv.conf refuses --dns resolv.conf and resolved"
 ns_new bare   # no /etc/netns file: `ip netns exec` shows the host's /etc/resolv.conf

@@ -14,6 +14,9 @@ namespace ovl::io {
 using namespace std::chrono_literals;
 
 namespace {
+net::IpAddr resolver_address() {
+  return net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
+}
 constexpr auto kConnectTimeout = 5s;
 constexpr auto kPingInterval = 15s;
 constexpr auto kLinkDeadAfter = 45s;  // three pings unanswered
@@ -69,7 +72,7 @@ void Daemon::Impl::start_node() {
     // here, and a block a crashed run left in resolv.conf goes at once (the
     // resolver it names is gone until the overlay is up again).
     os_dns = std::make_unique<OsDns>(n.dns_mode);
-    os_dns->repair();
+    os_dns->repair(resolver_address().str());
   }
   device = std::make_unique<wg::Device>(n.key, system_device_env());
   udp = std::make_unique<UdpSocket>(n.listen_port);
@@ -99,7 +102,7 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   if (w.self.ip6 && w.network.ula) tun->add_address(net::Prefix{*w.self.ip6, control::kOverlay6SubnetLen});
   // Peer names: queries to the resolver address arrive on TUN and are
   // answered from the network map.
-  auto resolver = net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
+  auto resolver = resolver_address();
   if (!w.network.cidr.contains(resolver)) tun->add_route(net::Prefix{resolver, 32});
   plane = std::make_unique<PacketPlane>(io, *device, *tun, *udp);
   plane->local_address = resolver;

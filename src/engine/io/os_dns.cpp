@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/log.hpp"
+#include "tun/netlink.hpp"
 
 extern char** environ;
 
@@ -27,6 +28,27 @@ namespace {
 
 constexpr const char* kResolvedSocket = "/run/systemd/resolve/io.systemd.Resolve";
 constexpr int kResolvectlTimeoutMs = 5000;
+// Metric of the unreachable route to the resolver address: above the TUN
+// device's own route (metric 0), so it only matters once that is gone.
+constexpr uint32_t kFallbackMetric = 4242;
+
+// While the block names 100.100.100.100, an `unreachable` route to it makes
+// a query there fail at once when the node is not running (after a crash,
+// before the next start repairs the file): glibc then moves straight to the
+// next nameserver instead of sending the query down the default route and
+// waiting out its timeout (5 s by default) for every lookup.
+void fallback_route(bool add, const std::string& nameserver) {
+  auto ip = net::IpAddr::parse(nameserver);
+  if (!ip) return;
+  try {
+    tun::Netlink nl;
+    net::Prefix p{*ip, static_cast<uint8_t>(ip->v6 ? 128 : 32)};
+    if (add) nl.add_unreachable_route(p, kFallbackMetric);
+    else nl.del_unreachable_route(p, kFallbackMetric);
+  } catch (const std::exception& e) {
+    log::warn("DNS: %s", e.what());
+  }
+}
 
 bool same_file(const char* a, const char* b) {
   struct stat sa{}, sb{};
@@ -178,8 +200,10 @@ dns::DnsHostFacts probe_dns_host(const std::string& resolv_conf_path) {
 }
 
 OsDns::OsDns(dns::DnsMode mode, std::string resolv_conf_path) : path_(std::move(resolv_conf_path)) {
+  const auto facts = probe_dns_host(path_);
+  file_ok_ = std::holds_alternative<dns::DnsChoice>(choose_dns_method(dns::DnsMode::resolv_conf, facts));
   if (mode == dns::DnsMode::off) return;
-  auto choice = dns::choose_dns_method(mode, probe_dns_host(path_));
+  auto choice = dns::choose_dns_method(mode, facts);
   if (auto* err = std::get_if<std::string>(&choice)) throw std::runtime_error(*err);
   auto& c = std::get<dns::DnsChoice>(choice);
   method_ = c.method;
@@ -187,8 +211,9 @@ OsDns::OsDns(dns::DnsMode mode, std::string resolv_conf_path) : path_(std::move(
   else log::debug("DNS: %s", c.note.c_str());
 }
 
-void OsDns::repair() {
-  if (method_ != dns::DnsMethod::resolv_conf) return;
+void OsDns::repair(const std::string& nameserver) {
+  // Whatever the mode now (even off), a block a crashed run left goes.
+  if (!file_ok_) return;
   auto text = read_file(path_);
   if (!text || !dns::has_block(*text)) return;
   std::string err;
@@ -196,6 +221,7 @@ void OsDns::repair() {
     log::info("DNS: removed the block a previous run left in %s", path_.c_str());
   else
     log::warn("DNS: cannot repair %s: %s", path_.c_str(), err.c_str());
+  fallback_route(false, nameserver);
 }
 
 void OsDns::apply(const std::string& iface, const std::string& domain, const std::string& nameserver) {
@@ -225,6 +251,8 @@ void OsDns::apply(const std::string& iface, const std::string& domain, const std
     return;
   }
   applied_ = true;
+  nameserver_ = nameserver;
+  fallback_route(true, nameserver);
   if (view.nameservers.size() >= dns::kGlibcMaxNameservers)
     log::warn("DNS: %s lists %zu nameservers; glibc reads only %zu, so %s is not used while ovl runs", path_.c_str(),
               view.nameservers.size(), dns::kGlibcMaxNameservers, view.nameservers.back().c_str());
@@ -244,6 +272,7 @@ void OsDns::restore() {
   std::string err;
   if (write_in_place(path_, dns::remove_block(*text), err)) log::info("DNS: restored %s", path_.c_str());
   else log::warn("DNS: cannot restore %s: %s", path_.c_str(), err.c_str());
+  fallback_route(false, nameserver_);
 }
 
 }  // namespace ovl::io

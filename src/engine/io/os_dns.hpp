@@ -11,7 +11,10 @@
 //                bind mount of /etc/netns/NS/resolv.conf, and renaming over a
 //                mount point fails or would break the mount). Removed on a
 //                clean exit; a block left by a crash is removed at the next
-//                start (repair()) and replaced once the overlay is up.
+//                start (repair()) and replaced once the overlay is up. With
+//                the block goes an `unreachable` route to the nameserver at a
+//                high metric, so that after a crash queries to it fail at once
+//                (glibc then asks the next nameserver) rather than time out.
 //
 // Failures are logged, never thrown once running: DNS integration must not
 // take the tunnel down. The constructor throws std::runtime_error when an
@@ -35,8 +38,9 @@ class OsDns {
   OsDns& operator=(const OsDns&) = delete;
 
   dns::DnsMethod method() const { return method_; }
-  // resolv.conf mode: removes a block a crashed run left behind.
-  void repair();
+  // Removes a block a crashed run left behind (and its unreachable route to
+  // `nameserver`), in any mode, where the file is ours to edit.
+  void repair(const std::string& nameserver);
   // Routes `domain` to `nameserver` (an address on `iface`). Idempotent.
   void apply(const std::string& iface, const std::string& domain, const std::string& nameserver);
   // Undoes apply(). Idempotent.
@@ -46,7 +50,9 @@ class OsDns {
   dns::DnsMethod method_ = dns::DnsMethod::none;
   std::string path_;
   std::string iface_;
+  std::string nameserver_;
   bool applied_ = false;
+  bool file_ok_ = false;  // resolv.conf is this host's / namespace's own to edit
 };
 
 }  // namespace ovl::io
