@@ -164,6 +164,16 @@ stop_pid "$PID_a" 10
 no_block || { diff "$WORK/resolv.orig" "$RESOLV_A" >&2; fail "a's resolv.conf differs after stop"; }
 resolver_via_default || fail "the unreachable route to 100.100.100.100 stayed after the stop"
 
+check "a file another program rewrote while ovl ran (a DHCP renewal) is left as it is at stop"
+ovl_daemon a up --dns resolv.conf
+wait_for --timeout 15 has_block || fail "no block after restart"
+ns_resolv a "# renewed by the lab's DHCP client" "search lab.test" "nameserver $LABDNS"
+cp "$RESOLV_A" "$WORK/resolv.renewed"
+stop_pid "$PID_a" 10
+cmp -s "$RESOLV_A" "$WORK/resolv.renewed" || fail "ovl changed a file it no longer had a block in"
+resolver_via_default || fail "the unreachable route to 100.100.100.100 stayed after the stop"
+lab_name_ok || fail "the lab name does not resolve after the renewal"
+
 check "a node in a namespace without its own resolv.conf refuses --dns resolv.conf and resolved"
 ns_new bare   # no /etc/netns file: `ip netns exec` shows the host's /etc/resolv.conf
 for mode in resolv.conf resolved; do

@@ -268,10 +268,17 @@ void OsDns::restore() {
     return;
   }
   auto text = read_file(path_);
-  if (!text || !dns::has_block(*text)) return;
-  std::string err;
-  if (write_in_place(path_, dns::remove_block(*text), err)) log::info("DNS: restored %s", path_.c_str());
-  else log::warn("DNS: cannot restore %s: %s", path_.c_str(), err.c_str());
+  if (text && dns::has_block(*text)) {
+    std::string err;
+    if (write_in_place(path_, dns::remove_block(*text), err)) {
+      log::info("DNS: restored %s", path_.c_str());
+    } else {
+      log::warn("DNS: cannot restore %s: %s", path_.c_str(), err.c_str());
+      return;  // the block stays, and so does the route that keeps it harmless
+    }
+  }
+  // Also when another program rewrote the file meanwhile (a DHCP client):
+  // nothing names the resolver any more.
   fallback_route(false, nameserver_);
 }
 
