@@ -105,6 +105,8 @@ wait_for --timeout 10 has_block || fail "no ovl block in a's resolv.conf: $(cat 
 log "  a's resolv.conf while ovl runs:"; sed 's/^/    | /' "$RESOLV_A"
 head -n 4 "$RESOLV_A" | grep -qx 'nameserver 100.100.100.100' || fail "100.100.100.100 is not in the block at the top"
 grep -qx 'search dnsos.ovl lab.test' "$RESOLV_A" || fail "the search line does not keep lab.test after dnsos.ovl"
+dns_status=$(ovl_cli a --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["self"]["dns"])')
+[ "$dns_status" = resolv.conf ] || fail "ovl status says dns '$dns_status', expected resolv.conf"
 
 check "names work through the OS resolver: getent hosts NAME.NETWORK.ovl, ping NAME"
 # `getent hosts` asks for AAAA first (glibc's getent), so it shows the IPv6 overlay address.

@@ -94,6 +94,9 @@ TEST_CASE("resolv.conf: glibc's view (last search/domain line wins, domain takes
 TEST_CASE("dns mode names") {
   for (auto m : {DnsMode::automatic, DnsMode::resolv_conf, DnsMode::resolved, DnsMode::off})
     CHECK(parse_dns_mode(dns_mode_name(m)) == m);
+  CHECK(std::string(dns_method_name(DnsMethod::none)) == "off");
+  CHECK(std::string(dns_method_name(DnsMethod::resolv_conf)) == "resolv.conf");
+  CHECK(std::string(dns_method_name(DnsMethod::resolved)) == "resolved");
   CHECK_FALSE(parse_dns_mode("Auto"));
   CHECK_FALSE(parse_dns_mode(""));
 }

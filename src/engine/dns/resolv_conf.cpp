@@ -128,6 +128,15 @@ const char* dns_mode_name(DnsMode m) {
   return "?";
 }
 
+const char* dns_method_name(DnsMethod m) {
+  switch (m) {
+    case DnsMethod::resolv_conf: return "resolv.conf";
+    case DnsMethod::resolved: return "resolved";
+    case DnsMethod::none: return "off";
+  }
+  return "?";
+}
+
 std::variant<DnsChoice, std::string> choose_dns_method(DnsMode mode, const DnsHostFacts& f) {
   const bool resolved_ok = f.init_netns && f.resolved_running && f.resolvectl_found;
   // In the host's own namespace the file is the host's to configure (that is

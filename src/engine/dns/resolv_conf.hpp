@@ -87,6 +87,8 @@ struct DnsChoice {
   DnsMethod method = DnsMethod::none;
   std::string note;  // why (for the log); for `none` under auto, what was missing
 };
+// "resolv.conf", "resolved" or "off" (none), as `ovl status` shows it.
+const char* dns_method_name(DnsMethod m);
 // An explicit mode that cannot be used safely is an error (a sentence for
 // the user); auto falls back: resolved when it runs and owns resolv.conf,
 // else the file when it is ours to edit, else nothing.

@@ -56,7 +56,8 @@ json Daemon::Impl::status_json() {
                {"listen_port", udp ? udp->port() : 0},
                {"interface", opts.node->tun_name},
                {"ip6", w.self.ip6 ? json(w.self.ip6->str()) : json(nullptr)},
-               {"ula", w.network.ula ? json(w.network.ula->str()) : json(nullptr)}};
+               {"ula", w.network.ula ? json(w.network.ula->str()) : json(nullptr)},
+               {"dns", dns::dns_method_name(os_dns ? os_dns->method() : dns::DnsMethod::none)}};
   r["control"] = agent->linked() ? "connected" : "disconnected";
   r["map_version"] = st.version;
 
