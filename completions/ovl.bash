@@ -11,15 +11,15 @@ _ovl_group_commands="add remove list"
 _ovl_policy_commands="add list rm"
 _ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --from --to --proto --ports"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
   case "$1" in
     tunnel) echo "-i --interface" ;;
-    up) echo "--network --cidr --listen-port --advertise-endpoint --name -i --interface" ;;
+    up) echo "--network --cidr --listen-port --advertise-endpoint --name -i --interface --dns" ;;
     coordinator) echo "--network --cidr --listen-port --advertise-endpoint" ;;
-    join) echo "--name -i --interface --listen-port --no-start" ;;
+    join) echo "--name -i --interface --listen-port --dns --no-start" ;;
     invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
     "invite list" | "invite revoke") echo "" ;;
     config | "config show") echo "" ;;
@@ -78,6 +78,10 @@ _ovl() {
       ;;
     --expires)
       mapfile -t COMPREPLY < <(compgen -W "90m 24h 7d 30d" -- "$cur")
+      return 0
+      ;;
+    --dns)
+      mapfile -t COMPREPLY < <(compgen -W "auto resolv.conf resolved off" -- "$cur")
       return 0
       ;;
     --proto)

@@ -18,7 +18,7 @@ function __ovl_command
             continue
         end
         switch $t
-            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group --from --to --proto --ports
+            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group --from --to --proto --ports --dns
                 set skip 1
                 continue
             case '-*'
@@ -85,6 +85,7 @@ complete -c ovl -n '__ovl_using up' -l listen-port -x -d 'UDP (WireGuard) and TC
 complete -c ovl -n '__ovl_using up' -l advertise-endpoint -x -d 'IP[:PORT] that invites point to (repeatable)'
 complete -c ovl -n '__ovl_using up' -l name -x -d "this node's name (default: the hostname)"
 complete -c ovl -n '__ovl_using up' -s i -l interface -x -d 'TUN device name (default: ovl0)'
+complete -c ovl -n '__ovl_using up' -l dns -x -a 'auto resolv.conf resolved off' -d 'how the host resolves NETWORK.ovl names (default: auto)'
 
 # ovl coordinator
 complete -c ovl -n '__ovl_using coordinator' -l network -x -d 'network name (default: the hostname)'
@@ -96,6 +97,7 @@ complete -c ovl -n '__ovl_using coordinator' -l advertise-endpoint -x -d 'IP[:PO
 complete -c ovl -n '__ovl_using join' -l name -x -d "this node's name (default: the hostname)"
 complete -c ovl -n '__ovl_using join' -s i -l interface -x -d 'TUN device name (default: ovl0)'
 complete -c ovl -n '__ovl_using join' -l listen-port -x -d 'UDP port for WireGuard (default: 51820)'
+complete -c ovl -n '__ovl_using join' -l dns -x -a 'auto resolv.conf resolved off' -d 'how the host resolves NETWORK.ovl names (default: auto)'
 complete -c ovl -n '__ovl_using join' -l no-start -d 'only enroll, then exit (for provisioning scripts)'
 
 # ovl invite [options] | ovl invite list | ovl invite revoke ID

@@ -67,10 +67,11 @@ int cmd_status(const GlobalOptions& g) {
     return kExitOk;
   }
   auto& s = r["self"];
+  std::string ip = s["ip"].get<std::string>();
+  if (s.contains("ip6") && s["ip6"].is_string()) ip += " " + s["ip6"].get<std::string>();
   std::printf("network %s %s · this node: %s %s%s · control link %s\n", s["network"].get<std::string>().c_str(),
-              s["cidr"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(),
-              s["ip"].get<std::string>().c_str(), r["coordinator"].get<bool>() ? " (coordinator)" : "",
-              r["control"].get<std::string>().c_str());
+              s["cidr"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(), ip.c_str(),
+              r["coordinator"].get<bool>() ? " (coordinator)" : "", r["control"].get<std::string>().c_str());
   if (r["peers"].empty()) {
     std::printf("no other nodes yet; invite one with `ovl invite` on the coordinator\n");
     return kExitOk;

@@ -122,6 +122,7 @@ SettingSources apply_up_config(const ConfigFile& f, UpOptions& o, const GivenOpt
       config::apply_setting(o.advertise, up.advertise_endpoints, given_flag(given, "advertise-endpoint"));
   s["up.name"] = config::apply_setting(o.name, up.name, given_flag(given, "name"));
   s["up.interface"] = config::apply_setting(o.interface, up.interface, given_flag(given, "interface"));
+  s["up.dns"] = config::apply_setting(o.dns, up.dns, given_flag(given, "dns"));
   return s;
 }
 
@@ -131,6 +132,7 @@ SettingSources apply_join_config(const ConfigFile& f, JoinOptions& o, const Give
   s["join.name"] = config::apply_setting(o.name, join.name, given_flag(given, "name"));
   s["join.interface"] = config::apply_setting(o.interface, join.interface, given_flag(given, "interface"));
   s["join.listen_port"] = config::apply_setting(o.listen_port, join.listen_port, given_flag(given, "listen-port"));
+  s["join.dns"] = config::apply_setting(o.dns, join.dns, given_flag(given, "dns"));
   return s;
 }
 
@@ -157,11 +159,13 @@ int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSo
        src(up_src, "up.advertise_endpoints"), "this host's addresses"},
       {"name", text_or_null(up.name), src(up_src, "up.name"), kHost},
       {"interface", up.interface, src(up_src, "up.interface")},
+      {"dns", up.dns, src(up_src, "up.dns")},
   };
   std::vector<Row> join_rows{
       {"name", text_or_null(join.name), src(join_src, "join.name"), kHost},
       {"interface", join.interface, src(join_src, "join.interface")},
       {"listen_port", join.listen_port, src(join_src, "join.listen_port")},
+      {"dns", join.dns, src(join_src, "join.dns")},
   };
 
   if (g.json) {

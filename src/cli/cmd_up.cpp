@@ -73,7 +73,13 @@ control::NodeRecord create_network(const StatePaths& paths, store::Db& db, const
   auto coord_key = crypto::generate_private_key(io::system_rng());
   store::write_key_file(paths.coordinator_key, coord_key);
   store::CoordinatorStore reg(db);
-  reg.create_network({random_hex(16), name, cidr, now_unix()});
+  control::NetworkInfo info;
+  info.id = random_hex(16);
+  info.name = name;
+  info.cidr = cidr;
+  info.ula = control::random_ula(io::system_rng());
+  info.created_unix = now_unix();
+  reg.create_network(info);
   set_setting(db, kCoordPort, std::to_string(port));
   set_setting(db, kAdvertise, join_endpoints(advertise));
   set_setting(db, kCoordKey, crypto::to_base64(crypto::public_from_private(coord_key)));
@@ -166,7 +172,10 @@ int cmd_up(const GlobalOptions& g, const UpOptions& o) {
       auto relay_key = store::load_or_create_key(paths.dir + "/relay.key", io::system_rng());
       opts.coordinator->relay_secret = relay_key.b;
     }
-    if (!o.coordinator_only && (is_member || fresh)) opts.node = node_role(paths, db);
+    if (!o.coordinator_only && (is_member || fresh)) {
+      opts.node = node_role(paths, db);
+      opts.node->dns_mode = dns::parse_dns_mode(o.dns).value_or(dns::DnsMode::automatic);
+    }
 
     return run_daemon(opts, [&](io::Daemon& d) {
       if (!fresh) return;
@@ -228,6 +237,7 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
     opts.node->invite_id = control::hex(t.invite_id);
     opts.node->invite_secret = crypto::to_base64url(t.secret);
     opts.node->enroll_only = o.no_start;
+    opts.node->dns_mode = dns::parse_dns_mode(o.dns).value_or(dns::DnsMode::automatic);
     crypto::wipe(t.secret.data(), t.secret.size());
     bool json = g.json;
     opts.on_enrolled = [&db, json](const control::Welcome& w) {

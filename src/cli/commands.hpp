@@ -42,6 +42,7 @@ struct UpOptions {
   std::vector<std::string> advertise;  // HOST:PORT written into tokens
   std::string name;                    // this node's name (default: hostname)
   std::string interface = "ovl0";
+  std::string dns = "auto";            // how the host resolves NETWORK.ovl (--dns)
   bool coordinator_only = false;       // `ovl coordinator`: no TUN, no node
 };
 int cmd_up(const GlobalOptions& g, const UpOptions& o);
@@ -51,6 +52,7 @@ struct JoinOptions {
   std::string name;  // default: hostname
   std::string interface = "ovl0";
   uint16_t listen_port = 51820;
+  std::string dns = "auto";
   bool no_start = false;
 };
 int cmd_join(const GlobalOptions& g, const JoinOptions& o);

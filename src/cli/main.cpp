@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
   add_network_opts(upc);
   upc->add_option("--name", up.name, "this node's name (default: the hostname)");
   upc->add_option("-i,--interface", up.interface, "TUN device name")->capture_default_str();
+  const std::vector<std::string> dns_modes{"auto", "resolv.conf", "resolved", "off"};
+  const char* dns_help = "how the host resolves NETWORK.ovl names: auto, resolv.conf, resolved or off";
+  upc->add_option("--dns", up.dns, dns_help)->check(CLI::IsMember(dns_modes))->capture_default_str();
   auto* coordc = app.add_subcommand("coordinator", "run only the coordinator (no TUN device, no root needed)");
   add_network_opts(coordc);
 
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
   joinc->add_option("--name", join.name, "this node's name (default: the hostname)");
   joinc->add_option("-i,--interface", join.interface, "TUN device name")->capture_default_str();
   joinc->add_option("--listen-port", join.listen_port, "UDP port for WireGuard")->capture_default_str();
+  joinc->add_option("--dns", join.dns, dns_help)->check(CLI::IsMember(dns_modes))->capture_default_str();
   joinc->add_flag("--no-start", join.no_start, "only enroll, then exit (for provisioning scripts)");
 
   auto* status = app.add_subcommand("status", "this node, its peers and the path to each");

@@ -143,11 +143,15 @@ void CoordinatorStore::create_network(const NetworkInfo& info) {
   Tx tx(db_);
   if (has_network(db_)) throw Error("state database " + db_.path() + " already holds a network");
   const std::string cidr = info.cidr.masked().str();
-  db_.prepare("INSERT INTO network (id, name, cidr, created) VALUES (?, ?, ?, ?)")
+  if (info.ula.len != 0 && !control::valid_ula(info.ula))
+    throw std::invalid_argument("the network's IPv6 range must be a /48 inside fd00::/8, not " + info.ula.str());
+  const net::Prefix ula = info.ula.len ? info.ula.masked() : control::random_ula(rng_);
+  db_.prepare("INSERT INTO network (id, name, cidr, created, ula) VALUES (?, ?, ?, ?, ?)")
       .bind_text(1, info.id)
       .bind_text(2, info.name)
       .bind_text(3, cidr)
       .bind_int(4, info.created_unix)
+      .bind_text(5, ula.str())
       .run();
   insert_policy(policy::default_policy(info.created_unix));
   log_event("network_created", "network " + info.name + " " + cidr + " created (policy default: all nodes reach each other)",
@@ -156,7 +160,7 @@ void CoordinatorStore::create_network(const NetworkInfo& info) {
 }
 
 NetworkInfo CoordinatorStore::network() {
-  auto st = db_.prepare("SELECT id, name, cidr, created FROM network");
+  auto st = db_.prepare("SELECT id, name, cidr, created, ula FROM network");
   if (!st.step()) throw Error("state database " + db_.path() + " holds no network yet");
   NetworkInfo n;
   n.id = st.col_text(0);
@@ -165,6 +169,10 @@ NetworkInfo CoordinatorStore::network() {
   if (!cidr) throw Error("state database " + db_.path() + ": the stored network range is not a CIDR");
   n.cidr = *cidr;
   n.created_unix = st.col_int(3);
+  auto ula = net::Prefix::parse(st.col_text(4));
+  if (!ula || !control::valid_ula(*ula))
+    throw Error("state database " + db_.path() + ": the stored IPv6 range is not a ULA /48");
+  n.ula = ula->masked();
   return n;
 }
 

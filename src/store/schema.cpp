@@ -88,7 +88,17 @@ INSERT INTO policies (name, src, dst, proto, ports, created)
   SELECT 'default', '*', '*', 'any', '', created FROM network;
 )sql";
 
-constexpr std::array<std::string_view, 2> kSteps = {kV1, kV2};
+// Version 3: IPv6 inside the overlay. Each network has a random ULA /48
+// (RFC 4193); a network created before this gets one here, from SQLite's
+// own CSPRNG-seeded random(). Text as "fdXX:XXXX:XXXX::/48"; the store
+// parses it, so leading zeros in the groups do not matter.
+constexpr std::string_view kV3 = R"sql(
+ALTER TABLE network ADD COLUMN ula TEXT NOT NULL DEFAULT '';
+UPDATE network SET ula = printf('fd%02x:%04x:%04x::/48', random() & 255, random() & 65535, random() & 65535)
+  WHERE ula = '';
+)sql";
+
+constexpr std::array<std::string_view, 3> kSteps = {kV1, kV2, kV3};
 
 }  // namespace
 

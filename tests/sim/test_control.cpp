@@ -89,11 +89,15 @@ TEST_CASE("control: enrollment with an invite token: welcome, full map, next fre
   CHECK(w.network.domain == "home.ovl");
   CHECK(w.network.cidr.str() == "100.83.0.0/16");
   CHECK(w.network.id == home_network().id);
+  // IPv6: the network's ULA, and the node's address derived from its IPv4 one.
+  CHECK(w.network.ula == home_network().ula);
+  CHECK(w.self.ip6 == ip("fd12:3456:789a::6453:2"));
   // The full map: both nodes, both online; the observed address with the
   // node's WireGuard port is its first endpoint candidate.
   REQUIRE(laptop.state().peers.size() == 2);
   CHECK(has_peer(laptop, server.pub));
   CHECK(laptop.state().peers.at(server.pub).online);
+  CHECK(laptop.state().peers.at(server.pub).ip6 == ip("fd12:3456:789a::6453:1"));
   auto self = laptop.state().peers.at(laptop.pub);
   REQUIRE(self.endpoints.size() == 1);
   CHECK(self.endpoints[0].port == kListenPort);
@@ -119,6 +123,8 @@ TEST_CASE("control: enrollment with an invite token: welcome, full map, next fre
   REQUIRE(phone.linked());
   CHECK(phone.state().welcome->self.ip == ip("100.83.0.3"));
   check_converged(s);
+  // The delta that told the server about the phone carried its IPv6 address.
+  CHECK(server.state().peers.at(phone.pub).ip6 == ip("fd12:3456:789a::6453:3"));
 }
 
 TEST_CASE("control: nodes converge and each join reaches connected nodes as one delta") {

@@ -182,6 +182,17 @@ TEST_CASE("toml config: bad values name their line") {
   }
   CHECK(ok("[up]\ninterface = \"a12345678901234\"\n").up.interface == "a12345678901234");
 
+  for (const char* mode : {"auto", "resolv.conf", "resolved", "off"}) {
+    CHECK(ok(std::string("[up]\ndns = \"") + mode + "\"\n").up.dns == mode);
+    CHECK(ok(std::string("[join]\ndns = \"") + mode + "\"\n").join.dns == mode);
+  }
+  for (const char* mode : {"", "Auto", "systemd", "resolvconf"}) {
+    CAPTURE(mode);
+    e = bad(std::string("[join]\n\ndns = \"") + mode + "\"\n");
+    CHECK(e.line == 3);
+    CHECK(has(e.message, "is not a DNS mode (auto, resolv.conf, resolved or off)"));
+  }
+
   for (const char* ep : {"example.com:51820", "1.2.3.4:0", "1.2.3.4:70000", "2001:db8::1:51820", ""}) {
     CAPTURE(ep);
     e = bad(std::string("[up]\nadvertise_endpoints = [\"1.2.3.4\",\n\"") + ep + "\"]\n");

@@ -1,4 +1,5 @@
 #include "engine/config/toml_config.hpp"
+#include "engine/dns/resolv_conf.hpp"
 
 #include <toml++/toml.h>
 
@@ -117,6 +118,12 @@ struct Entry {
     auto s = string();
     if (!valid_interface_name(s))
       fail(what() + ": \"" + shown(s) + "\" is not a valid interface name (1 to 15 of a-z A-Z 0-9 _=+.-)");
+    return s;
+  }
+  std::string dns_mode() const {
+    auto s = string();
+    if (!dns::parse_dns_mode(s))
+      fail(what() + ": \"" + shown(s) + "\" is not a DNS mode (auto, resolv.conf, resolved or off)");
     return s;
   }
   std::string cidr() const {
@@ -343,7 +350,8 @@ void read_up(const toml::table& t, UpSettings& up) {
     else if (e.key == "advertise_endpoints") up.advertise_endpoints = e.endpoints();
     else if (e.key == "name") up.name = e.node_name();
     else if (e.key == "interface") up.interface = e.interface_name();
-    else unknown(e, {"network", "cidr", "listen_port", "advertise_endpoints", "name", "interface"});
+    else if (e.key == "dns") up.dns = e.dns_mode();
+    else unknown(e, {"network", "cidr", "listen_port", "advertise_endpoints", "name", "interface", "dns"});
   });
 }
 
@@ -352,7 +360,8 @@ void read_join(const toml::table& t, JoinSettings& join) {
     if (e.key == "name") join.name = e.node_name();
     else if (e.key == "interface") join.interface = e.interface_name();
     else if (e.key == "listen_port") join.listen_port = e.port();
-    else unknown(e, {"name", "interface", "listen_port"});
+    else if (e.key == "dns") join.dns = e.dns_mode();
+    else unknown(e, {"name", "interface", "listen_port", "dns"});
   });
 }
 
@@ -484,12 +493,14 @@ std::string to_toml(const FileSettings& s) {
     }
     str("name", s.up.name);
     str("interface", s.up.interface);
+    str("dns", s.up.dns);
   }
   if (s.join != JoinSettings{}) {
     r += "\n[join]\n";
     str("name", s.join.name);
     str("interface", s.join.interface);
     port("listen_port", s.join.listen_port);
+    str("dns", s.join.dns);
   }
   return r;
 }

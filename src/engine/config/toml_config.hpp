@@ -13,10 +13,12 @@
 //   advertise_endpoints = ["203.0.113.1:51820"]  # --advertise-endpoint
 //   name = "server"               # --name
 //   interface = "ovl0"            # -i/--interface
+//   dns = "auto"                  # --dns: auto, resolv.conf, resolved or off
 //   [join]                        # `ovl join`
 //   name = "laptop"
 //   interface = "ovl0"
 //   listen_port = 51820
+//   dns = "auto"
 //
 // Every value is checked as the flag's would be (a port is 1..65535, names
 // are DNS labels, the CIDR is IPv4 /8../28, endpoints are IP[:PORT]); an
@@ -44,6 +46,7 @@ struct UpSettings {
   std::optional<std::vector<std::string>> advertise_endpoints;  // "IP:PORT" or "IP"
   std::optional<std::string> name;
   std::optional<std::string> interface;
+  std::optional<std::string> dns;
   bool operator==(const UpSettings&) const = default;
 };
 
@@ -52,6 +55,7 @@ struct JoinSettings {
   std::optional<std::string> name;
   std::optional<std::string> interface;
   std::optional<uint16_t> listen_port;
+  std::optional<std::string> dns;
   bool operator==(const JoinSettings&) const = default;
 };
 

@@ -142,11 +142,17 @@ void Coordinator::fail(Conn& c, const std::string& code, const std::string& msg,
   out.close(c.id);
 }
 
+const net::Prefix& Coordinator::ula() const {
+  if (!ula_) ula_ = reg_.network().ula;
+  return *ula_;
+}
+
 PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   PeerInfo p;
   p.id = n.id;
   p.name = n.name;
   p.ip = n.ip;
+  p.ip6 = node_ipv6(ula(), n.ip);
   p.public_key = n.public_key;
   p.endpoints = n.endpoints;
   p.groups = n.groups;
@@ -268,7 +274,8 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   d.upsert.push_back(peer_info(*node));
   broadcast(d, out, c.id, /*filters=*/h.invite_id.has_value());
   auto net = reg_.network();
-  Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}, {}};
+  Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr, std::nullopt}, {}};
+  if (valid_ula(net.ula)) w.network.ula = net.ula;
   for (auto& r : relays_) {
     uint64_t expires = static_cast<uint64_t>(now + grant_ttl_s_);
     w.relays.push_back({r, expires, relay::credential_mac(relay_secret_, key, expires)});

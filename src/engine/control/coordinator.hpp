@@ -116,11 +116,12 @@ class Coordinator {
   void broadcast(const Delta& d, CoordinatorOutput& out, std::optional<ConnId> except = std::nullopt,
                  bool filters = false);
   policy::Compiler compiler();
-  static policy::Member member(const NodeRecord& n);
+  policy::Member member(const NodeRecord& n) const;
   std::optional<policy::Selector> resolve(const std::string& which, const std::vector<std::string>& known_groups,
                                           std::string& err);
   std::vector<std::string> known_groups();
   PeerInfo peer_info(const NodeRecord& n) const;
+  const net::Prefix& ula() const;  // the network's, read once (it never changes)
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);
@@ -142,6 +143,7 @@ class Coordinator {
   std::map<int64_t, ConnId> online_;             // node id -> its link
   std::map<int64_t, int64_t> offline_since_;     // ephemeral bookkeeping (unix s)
   uint64_t version_ = 1;
+  mutable std::optional<net::Prefix> ula_;
 };
 
 }  // namespace ovl::control

@@ -18,14 +18,21 @@ std::string list(const std::vector<std::string>& v) {
 
 }  // namespace
 
-policy::Member Coordinator::member(const NodeRecord& n) { return {n.id, {n.ip}, n.groups}; }
+policy::Member Coordinator::member(const NodeRecord& n) const {
+  policy::Member m{n.id, {n.ip}, n.groups};
+  if (auto ip6 = node_ipv6(ula(), n.ip)) m.addrs.push_back(*ip6);  // the same node over IPv6
+  return m;
+}
 
 policy::Compiler Coordinator::compiler() {
   std::vector<policy::Member> members;
   for (auto& n : reg_.nodes()) members.push_back(member(n));
-  // Every node's address lies in the network's range: "*" as a source is
-  // that one prefix rather than a list as long as the network.
-  return policy::Compiler(reg_.policies(), members, {reg_.network().cidr.masked()});
+  // Every node's address lies in the network's ranges: "*" as a source is
+  // those prefixes (IPv4 range and IPv6 ULA) rather than a list as long as
+  // the network.
+  std::vector<net::Prefix> ranges{reg_.network().cidr.masked()};
+  if (valid_ula(ula())) ranges.push_back(ula());
+  return policy::Compiler(reg_.policies(), members, ranges);
 }
 
 policy::RuleSet Coordinator::filter_for(int64_t node_id) {

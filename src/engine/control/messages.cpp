@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/control/registry.hpp"
+
 namespace ovl::control {
 
 using json = nlohmann::json;
@@ -15,13 +17,15 @@ json endpoints_json(const std::vector<net::Endpoint>& eps) {
 }
 
 json peer_json(const PeerInfo& p) {
-  return json{{"id", p.id},
-              {"name", p.name},
-              {"ip", p.ip.str()},
-              {"public_key", crypto::to_base64(p.public_key)},
-              {"endpoints", endpoints_json(p.endpoints)},
-              {"groups", p.groups},
-              {"online", p.online}};
+  json j{{"id", p.id},
+         {"name", p.name},
+         {"ip", p.ip.str()},
+         {"public_key", crypto::to_base64(p.public_key)},
+         {"endpoints", endpoints_json(p.endpoints)},
+         {"groups", p.groups},
+         {"online", p.online}};
+  if (p.ip6) j["ip6"] = p.ip6->str();
+  return j;
 }
 
 json prefixes_json(const std::vector<net::Prefix>& ps) {
@@ -144,6 +148,11 @@ std::optional<PeerInfo> read_peer(const json& j, std::string* why) {
   auto ip = net::IpAddr::parse(r.str("ip"));
   if (r.ok && !ip) r.fail("peer ip is invalid");
   if (ip) p.ip = *ip;
+  if (auto it = j.find("ip6"); it != j.end() && r.ok) {  // absent from older coordinators
+    auto a = it->is_string() ? net::IpAddr::parse(it->get<std::string>()) : std::nullopt;
+    if (!a || !a->v6) r.fail("peer ip6 must be an IPv6 address");
+    else p.ip6 = *a;
+  }
   p.public_key = r.key(r.str("public_key"), "peer public_key");
   p.endpoints = r.endpoints("endpoints");
   p.groups = r.strings("groups");
@@ -233,6 +242,7 @@ std::string encode(const Message& m) {
                {"network", {{"id", v.network.id}, {"name", v.network.name}, {"domain", v.network.domain},
                             {"cidr", v.network.cidr.str()}}},
                {"relays", std::move(relays)}};
+          if (v.network.ula) j["network"]["ula"] = v.network.ula->str();
         } else if constexpr (std::is_same_v<T, FullMap>) {
           json peers = json::array();
           for (auto& p : v.peers) peers.push_back(peer_json(p));
@@ -301,6 +311,11 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     if (!n.ok) return std::nullopt;
     if (!cidr) return n.fail("network cidr is invalid"), std::nullopt;
     w.network.cidr = *cidr;
+    if (auto u = net->find("ula"); u != net->end()) {  // absent from older coordinators
+      auto p = u->is_string() ? net::Prefix::parse(u->get<std::string>()) : std::nullopt;
+      if (!p || !control::valid_ula(*p)) return n.fail("network ula must be an IPv6 /48 in fd00::/8"), std::nullopt;
+      w.network.ula = *p;
+    }
     if (auto rl = j.find("relays"); rl != j.end()) {  // absent from older coordinators
       if (!rl->is_array()) return r.fail("relays must be an array"), std::nullopt;
       for (auto& e : *rl) {

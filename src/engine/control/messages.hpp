@@ -10,7 +10,7 @@
 //   {"type":"ping"}                                            (link liveness)
 //
 // coordinator -> node
-//   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain"},
+//   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain","ula"},
 //    "relays":[{"endpoint":"203.0.113.1:51822","expires":1700000000,"mac":"<base64>"}]}
 //   {"type":"map", "version":N, "peers":[{peer}...], "filter":{filter}}   (full map; includes self)
 //   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...],
@@ -18,8 +18,11 @@
 //   {"type":"pong"}
 //   {"type":"error", "code":"used_up", "message":"..."}        (then the link closes)
 //
-// {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "public_key":"<b64>",
-//           "endpoints":["203.0.113.10:51820", ...], "groups":["servers"], "online":true}
+// {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "ip6":"fd12:3456:789a::6453:2",
+//           "public_key":"<b64>", "endpoints":["203.0.113.10:51820", ...], "groups":["servers"],
+//           "online":true}
+// "ula" (the network's IPv6 /48) and "ip6" are absent from older coordinators;
+// older nodes ignore them.
 // {filter} = {"rules":[{"src":["100.83.0.0/16"], "dst":["100.83.0.2/32"], "proto":"tcp",
 //             "ports":"22,8000-8100" ("" = every port)}...]}
 //   what the receiving node admits (engine/policy); unlike the peers it is
@@ -43,6 +46,7 @@ struct PeerInfo {
   int64_t id = 0;
   std::string name;
   net::IpAddr ip;
+  std::optional<net::IpAddr> ip6;  // IPv6 overlay address (control::node_ipv6)
   crypto::PublicKey public_key{};
   std::vector<net::Endpoint> endpoints;
   std::vector<std::string> groups;
@@ -53,6 +57,7 @@ struct PeerInfo {
 struct NetworkSummary {
   std::string id, name, domain;
   net::Prefix cidr;
+  std::optional<net::Prefix> ula;  // the network's IPv6 /48
 };
 
 struct Hello {

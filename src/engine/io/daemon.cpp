@@ -15,6 +15,9 @@ namespace ovl::io {
 using namespace std::chrono_literals;
 
 namespace {
+net::IpAddr resolver_address() {
+  return net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
+}
 constexpr auto kConnectTimeout = 5s;
 constexpr auto kPingInterval = 15s;
 constexpr auto kLinkDeadAfter = 45s;  // three pings unanswered
@@ -85,6 +88,13 @@ wg::DeviceOptions device_options() {
 
 void Daemon::Impl::start_node() {
   NodeRole& n = *opts.node;
+  if (!n.enroll_only) {
+    // First: an explicit --dns that cannot be honoured safely stops the start
+    // here, and a block a crashed run left in resolv.conf goes at once (the
+    // resolver it names is gone until the overlay is up again).
+    os_dns = std::make_unique<OsDns>(n.dns_mode);
+    os_dns->repair(resolver_address().str());
+  }
   device = std::make_unique<wg::Device>(n.key, system_device_env(), device_options());
   uint64_t seed = 0;
   system_rng().fill({reinterpret_cast<uint8_t*>(&seed), sizeof seed});
@@ -111,9 +121,12 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   NodeRole& n = *opts.node;
   tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
+  // IPv6 inside the overlay: every node's address lies in subnet 0 of the
+  // network's ULA /48, so one /64 on the device routes to all of them.
+  if (w.self.ip6 && w.network.ula) tun->add_address(net::Prefix{*w.self.ip6, control::kOverlay6SubnetLen});
   // Peer names: queries to the resolver address arrive on TUN and are
   // answered from the network map.
-  auto resolver = net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
+  auto resolver = resolver_address();
   if (!w.network.cidr.contains(resolver)) tun->add_route(net::Prefix{resolver, 32});
   plane = std::make_unique<PacketPlane>(io, *device, *tun, *udp);
   plane->local_address = resolver;
@@ -125,6 +138,7 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->filter = filter.get();
   plane->start();
+  if (os_dns) os_dns->apply(tun->name(), w.network.domain, resolver.str());
   check_paths();
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.
@@ -150,6 +164,7 @@ void Daemon::Impl::apply_map() {
     wg::PeerConfig c;
     c.public_key = key;
     c.allowed_ips = {net::Prefix{p.ip, static_cast<uint8_t>(p.ip.v6 ? 128 : 32)}};
+    if (p.ip6) c.allowed_ips.push_back(net::Prefix{*p.ip6, 128});
     c.persistent_keepalive = kPersistentKeepalive;
     // Only hand the device a new endpoint when the map's candidates changed,
     // so a roamed-to address learned from real traffic is not overridden.
@@ -187,7 +202,10 @@ void Daemon::Impl::apply_map() {
     if (key != self) sources.push_back(p.ip);
   filter->set_sources(sources);
   std::vector<dns::Record> names;
-  for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});
+  for (auto& [key, p] : st.peers) {
+    names.push_back({p.name, {p.ip}});
+    if (p.ip6) names.back().addrs.push_back(*p.ip6);
+  }
   dns.set_zone(st.welcome->network.domain, std::move(names));
   if (!st.welcome->relays.empty()) {
     relay_client->configure(st.welcome->relays.front(), now);

@@ -21,6 +21,7 @@
 #include "engine/control/node_agent.hpp"
 #include "engine/control/registry.hpp"
 #include "engine/crypto/keys.hpp"
+#include "engine/dns/resolv_conf.hpp"
 #include "engine/net/ip.hpp"
 
 namespace ovl::store {
@@ -40,6 +41,8 @@ struct NodeRole {
   std::vector<net::Endpoint> coordinator_endpoints;
   std::optional<std::string> invite_id, invite_secret;  // joining
   bool enroll_only = false;  // `join --no-start`: stop once enrolled and the map is saved
+  // How the host's resolver learns about NETWORK.ovl (engine/io/os_dns.hpp).
+  dns::DnsMode dns_mode = dns::DnsMode::automatic;
 };
 
 struct CoordinatorRole {

@@ -56,7 +56,10 @@ json Daemon::Impl::status_json() {
                {"domain", w.network.domain},
                {"cidr", w.network.cidr.str()},
                {"listen_port", udp ? udp->port() : 0},
-               {"interface", opts.node->tun_name}};
+               {"interface", opts.node->tun_name},
+               {"ip6", w.self.ip6 ? json(w.self.ip6->str()) : json(nullptr)},
+               {"ula", w.network.ula ? json(w.network.ula->str()) : json(nullptr)},
+               {"dns", dns::dns_method_name(os_dns ? os_dns->method() : dns::DnsMethod::none)}};
   r["control"] = agent->linked() ? "connected" : "disconnected";
   r["map_version"] = st.version;
 
@@ -68,7 +71,7 @@ json Daemon::Impl::status_json() {
     if (key == w.self.public_key) continue;
     json e{{"name", p.name},   {"ip", p.ip.str()}, {"public_key", b64(key)}, {"online", p.online},
            {"endpoint", nullptr}, {"last_handshake", nullptr}, {"rx_bytes", 0}, {"tx_bytes", 0},
-           {"candidates", endpoints(p.endpoints)}};
+           {"candidates", endpoints(p.endpoints)}, {"ip6", p.ip6 ? json(p.ip6->str()) : json(nullptr)}};
     std::string path = p.online ? "connecting" : "offline";
     if (auto it = dev.find(key); it != dev.end()) {
       auto& s = it->second;

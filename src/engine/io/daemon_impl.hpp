@@ -13,6 +13,7 @@
 #include "engine/control/coordinator.hpp"
 #include "engine/control/node_agent.hpp"
 #include "engine/io/daemon.hpp"
+#include "engine/io/os_dns.hpp"
 #include "engine/io/packet_plane.hpp"
 #include "engine/io/udp_socket.hpp"
 #include "engine/dns/responder.hpp"
@@ -74,6 +75,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::unique_ptr<wg::Device> device;
   std::unique_ptr<UdpSocket> udp;
   std::unique_ptr<tun::TunDevice> tun;
+  // After `tun`: destroyed before it, so resolved is reverted while the link exists.
+  std::unique_ptr<OsDns> os_dns;
   std::unique_ptr<PacketPlane> plane;
   std::unique_ptr<policy::Filter> filter;            // access policy, enforced on received packets
   std::optional<policy::RuleSet> applied_filter;     // the rules last given to `filter`
