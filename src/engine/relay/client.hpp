@@ -9,7 +9,10 @@
 // into datagrams "from" the sender's virtual endpoint.
 //
 // The relay lease (ALLOCATE with the coordinator's grant) is renewed every
-// kRenewEvery, which also keeps the NAT mapping toward the relay open.
+// kRenewEvery, which also keeps the NAT mapping toward the relay open. Each
+// ALLOCATE echoes the relay's last CHALLENGE cookie for our address and is
+// proved with our private key (credential.hpp); a CHALLENGE with a new
+// cookie (first contact, our NAT mapping changed) is answered at once.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -32,7 +35,7 @@ class Client {
   static constexpr Time kRenewEvery = std::chrono::seconds(20);
   static constexpr Time kRetryEvery = std::chrono::seconds(2);
 
-  explicit Client(const crypto::PublicKey& self) : self_(self) {}
+  explicit Client(const crypto::SecretKey& self);
 
   // Use this relay grant (from the coordinator's welcome). A new grant
   // re-allocates at once.
@@ -47,7 +50,8 @@ class Client {
 
   // A relay message arrived on our port from `from`. For DATA from the relay,
   // returns the inner datagram and sets `src_virtual`; otherwise handles
-  // ALLOCATED/REFUSED and returns an empty span.
+  // ALLOCATED/REFUSED/CHALLENGE and returns an empty span (an ALLOCATE may
+  // then be due at once: next_deadline() <= now).
   std::span<const uint8_t> on_message(std::span<const uint8_t> d, const net::Endpoint& from, Time now,
                                       net::Endpoint& src_virtual);
 
@@ -62,8 +66,12 @@ class Client {
   const char* last_refusal() const { return refusal_; }
 
  private:
+  crypto::SecretKey self_private_;
   crypto::PublicKey self_;
   std::optional<control::RelayGrant> grant_;
+  crypto::SecretKey proof_key_;  // shared with the grant's relay
+  bool can_prove_ = false;       // the grant names a usable relay key
+  Cookie cookie_{};              // the relay's last challenge to us
   bool allocated_ = false;
   Time next_{0};
   const char* refusal_ = "";

@@ -11,8 +11,10 @@ namespace {
 constexpr size_t kKeyOffset = kHeaderSize;                  // 5
 constexpr size_t kExpiresOffset = kKeyOffset + kKeySize;    // 37
 constexpr size_t kMacOffset = kExpiresOffset + 8;           // 45
-static_assert(kMacOffset + kCredentialMacSize == kAllocateSize);
-static_assert(kAllocateSize == 77 && kAllocatedSize == 13 && kRefusedSize == 6 && kMinForwardSize == 38);
+constexpr size_t kCookieOffset = kMacOffset + kCredentialMacSize;  // 77
+static_assert(kCookieOffset + kCookieSize == kProofOffset);
+static_assert(kAllocateSize == 125 && kAllocatedSize == 13 && kRefusedSize == 6 && kMinForwardSize == 38);
+static_assert(kChallengeSize == 21 && kChallengeSize < kAllocateSize);  // a challenge never amplifies
 
 void put_header(uint8_t* p, MsgType t) {
   std::memcpy(p, kMagic.data(), kMagicSize);
@@ -60,7 +62,7 @@ std::vector<uint8_t> make_forward(MsgType t, const crypto::PublicKey& key, std::
 std::optional<MsgType> message_type(std::span<const uint8_t> b) {
   if (b.size() < kHeaderSize || !std::equal(kMagic.begin(), kMagic.end(), b.begin())) return std::nullopt;
   const uint8_t t = b[kMagicSize];
-  if (t < static_cast<uint8_t>(MsgType::allocate) || t > static_cast<uint8_t>(MsgType::refused)) return std::nullopt;
+  if (t < static_cast<uint8_t>(MsgType::allocate) || t > static_cast<uint8_t>(MsgType::challenge)) return std::nullopt;
   return static_cast<MsgType>(t);
 }
 
@@ -70,6 +72,8 @@ std::optional<Allocate> parse_allocate(std::span<const uint8_t> b) {
   std::memcpy(m.node.data(), b.data() + kKeyOffset, kKeySize);
   m.expires_unix = get_be64(b.data() + kExpiresOffset);
   std::memcpy(m.mac.data(), b.data() + kMacOffset, kCredentialMacSize);
+  std::memcpy(m.cookie.data(), b.data() + kCookieOffset, kCookieSize);
+  std::memcpy(m.proof.data(), b.data() + kProofOffset, kProofSize);
   return m;
 }
 
@@ -84,9 +88,16 @@ std::optional<Data> parse_data(std::span<const uint8_t> b) { return parse_forwar
 std::optional<Refused> parse_refused(std::span<const uint8_t> b) {
   if (b.size() != kRefusedSize || !has(b, MsgType::refused)) return std::nullopt;
   const uint8_t r = b[kHeaderSize];
-  if (r < static_cast<uint8_t>(RefuseReason::bad_credential) || r > static_cast<uint8_t>(RefuseReason::rate_limited))
+  if (r < static_cast<uint8_t>(RefuseReason::bad_credential) || r > static_cast<uint8_t>(RefuseReason::bad_proof))
     return std::nullopt;
   return Refused{static_cast<RefuseReason>(r)};
+}
+
+std::optional<Challenge> parse_challenge(std::span<const uint8_t> b) {
+  if (b.size() != kChallengeSize || !has(b, MsgType::challenge)) return std::nullopt;
+  Challenge c;
+  std::memcpy(c.cookie.data(), b.data() + kHeaderSize, kCookieSize);
+  return c;
 }
 
 void serialize(const Allocate& m, std::span<uint8_t, kAllocateSize> out) {
@@ -94,6 +105,13 @@ void serialize(const Allocate& m, std::span<uint8_t, kAllocateSize> out) {
   std::memcpy(out.data() + kKeyOffset, m.node.data(), kKeySize);
   put_be64(out.data() + kExpiresOffset, m.expires_unix);
   std::memcpy(out.data() + kMacOffset, m.mac.data(), kCredentialMacSize);
+  std::memcpy(out.data() + kCookieOffset, m.cookie.data(), kCookieSize);
+  std::memcpy(out.data() + kProofOffset, m.proof.data(), kProofSize);
+}
+
+void serialize(const Challenge& m, std::span<uint8_t, kChallengeSize> out) {
+  put_header(out.data(), MsgType::challenge);
+  std::memcpy(out.data() + kHeaderSize, m.cookie.data(), kCookieSize);
 }
 
 void serialize(const Allocated& m, std::span<uint8_t, kAllocatedSize> out) {

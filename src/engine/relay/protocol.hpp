@@ -6,12 +6,19 @@
 // byte. 'O' (0x4F) is neither a WireGuard type (1..4) nor a STUN first byte
 // (top two bits zero), so one UDP port can carry all three.
 //
-//  ALLOCATE (type 1, client->relay, 77):     ALLOCATED (type 2, relay->client, 13):
+//  ALLOCATE (type 1, client->relay, 125):    ALLOCATED (type 2, relay->client, 13):
 //   0  magic "OVR1" (4)                        0  magic (4)
 //   4  type=1                                  4  type=2
 //   5  node public key (32)                    5  expires_unix (u64, 8)
 //  37  expires_unix (u64, 8)
 //  45  mac (32): credential_mac(secret, node key, expires_unix), see credential.hpp
+//  77  cookie (16): the relay's last CHALLENGE to this address (zeros at first)
+//  93  proof (32): allocate_proof(DH(node, relay key), bytes 5..93), see credential.hpp
+//
+//  CHALLENGE (type 6, relay->client, 21): the cookie an ALLOCATE from this
+//  address must echo (it is bound to the address, so a captured ALLOCATE
+//  replayed from elsewhere only earns a challenge the thief cannot answer):
+//   0  magic (4) | 4 type=6 | 5 cookie (16)
 //
 //  SEND (type 3, client->relay, 38..65535):  DATA (type 4, relay->client, 38..65535):
 //   0  magic (4)                               0  magic (4)
@@ -20,7 +27,10 @@
 //  37  payload (1..65498): a WireGuard datagram, opaque
 //
 //  REFUSED (type 5, relay->client, 6):
-//   0  magic (4) | 4 type=5 | 5 reason (1..5, see RefuseReason)
+//   0  magic (4) | 4 type=5 | 5 reason (1..6, see RefuseReason)
+//
+// SEND and DATA headers have the same size, so the relay forwards in place:
+// it rewrites the type and key of the received buffer and sends it on.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -32,7 +42,7 @@
 
 namespace ovl::relay {
 
-enum class MsgType : uint8_t { allocate = 1, allocated = 2, send = 3, data = 4, refused = 5 };
+enum class MsgType : uint8_t { allocate = 1, allocated = 2, send = 3, data = 4, refused = 5, challenge = 6 };
 
 enum class RefuseReason : uint8_t {
   bad_credential = 1,
@@ -40,6 +50,7 @@ enum class RefuseReason : uint8_t {
   not_allocated = 3,  // SEND from an address that holds no allocation
   revoked = 4,
   rate_limited = 5,
+  bad_proof = 6,  // a genuine credential, but the sender did not prove it holds the node's key
 };
 
 inline constexpr std::array<uint8_t, 4> kMagic{0x4F, 0x56, 0x52, 0x31};  // "OVR1"
@@ -47,7 +58,12 @@ inline constexpr size_t kMagicSize = 4;
 inline constexpr size_t kHeaderSize = kMagicSize + 1;  // magic + type
 inline constexpr size_t kKeySize = 32;
 inline constexpr size_t kCredentialMacSize = 32;
-inline constexpr size_t kAllocateSize = kHeaderSize + kKeySize + 8 + kCredentialMacSize;  // 77
+inline constexpr size_t kCookieSize = 16;
+inline constexpr size_t kProofSize = 32;
+inline constexpr size_t kAllocateSize = kHeaderSize + kKeySize + 8 + kCredentialMacSize + kCookieSize + kProofSize;  // 125
+inline constexpr size_t kProofedOffset = kHeaderSize;                   // the proof covers bytes 5..93
+inline constexpr size_t kProofOffset = kAllocateSize - kProofSize;      // 93
+inline constexpr size_t kChallengeSize = kHeaderSize + kCookieSize;     // 21
 inline constexpr size_t kAllocatedSize = kHeaderSize + 8;                                  // 13
 inline constexpr size_t kRefusedSize = kHeaderSize + 1;                                     // 6
 inline constexpr size_t kForwardHeaderSize = kHeaderSize + kKeySize;  // SEND/DATA header, 37
@@ -57,11 +73,19 @@ inline constexpr size_t kMaxPayload = kMaxForwardSize - kForwardHeaderSize;  // 
 inline constexpr size_t kMinForwardSize = kForwardHeaderSize + kMinPayload;  // 38
 
 using CredentialMac = std::array<uint8_t, kCredentialMacSize>;
+using Cookie = std::array<uint8_t, kCookieSize>;
+using Proof = std::array<uint8_t, kProofSize>;
 
 struct Allocate {
   crypto::PublicKey node{};
   uint64_t expires_unix = 0;
   CredentialMac mac{};
+  Cookie cookie{};
+  Proof proof{};
+};
+
+struct Challenge {
+  Cookie cookie{};
 };
 
 struct Allocated {
@@ -95,10 +119,17 @@ std::optional<Allocated> parse_allocated(std::span<const uint8_t> b);
 std::optional<Send> parse_send(std::span<const uint8_t> b);
 std::optional<Data> parse_data(std::span<const uint8_t> b);
 std::optional<Refused> parse_refused(std::span<const uint8_t> b);
+std::optional<Challenge> parse_challenge(std::span<const uint8_t> b);
 
 void serialize(const Allocate& m, std::span<uint8_t, kAllocateSize> out);
 void serialize(const Allocated& m, std::span<uint8_t, kAllocatedSize> out);
 void serialize(const Refused& m, std::span<uint8_t, kRefusedSize> out);
+void serialize(const Challenge& m, std::span<uint8_t, kChallengeSize> out);
+
+// The bytes of an ALLOCATE that its proof covers (node key .. cookie).
+inline std::span<const uint8_t> proofed_part(std::span<const uint8_t, kAllocateSize> allocate) {
+  return allocate.subspan(kProofedOffset, kProofOffset - kProofedOffset);
+}
 
 // The 37-byte SEND/DATA header alone, for callers that place the payload
 // right after it themselves (no copy of the payload).

@@ -1,0 +1,156 @@
+#include "engine/io/relay_service.hpp"
+
+#include <errno.h>
+
+#include <csignal>
+
+#include "engine/io/relay_daemon.hpp"
+#include "engine/io/system_env.hpp"
+#include "engine/log.hpp"
+#include "engine/nat/stun.hpp"
+
+namespace ovl::io {
+
+using namespace std::chrono_literals;
+
+RelayService::RelayService(asio::io_context& io, const net::Endpoint& listen, const relay::RelaySecret& secret,
+                           const net::Endpoint& stun_source, relay::ServerOptions opts)
+    : udp_(listen.port, listen.ip.is_unspecified() ? std::nullopt : std::optional<net::IpAddr>(listen.ip)),
+      wait_(io, udp_.fd()),
+      expiry_(io),
+      server_(secret, opts),
+      stun_source_(stun_source),
+      bufs_(kBatch * kMaxDatagram) {
+  for (size_t i = 0; i < kBatch; ++i) {
+    rx_iov_[i] = {bufs_.data() + i * kMaxDatagram, kMaxDatagram};
+    tx_[i].msg_hdr.msg_iov = &tx_iov_[i];
+    tx_[i].msg_hdr.msg_iovlen = 1;
+    tx_[i].msg_hdr.msg_name = &tx_addr_[i];
+  }
+}
+
+RelayService::~RelayService() { wait_.release(); }
+
+void RelayService::start() {
+  arm();
+  schedule_expiry();
+}
+
+void RelayService::arm() {
+  wait_.async_wait(asio::posix::descriptor_base::wait_read, [this](const std::error_code& ec) {
+    if (ec) return;
+    drain();
+    arm();
+  });
+}
+
+// Idle allocations are swept on a timer, not per wake-up: a full scan of a
+// large table per batch would cost more than the forwarding.
+void RelayService::schedule_expiry() {
+  expiry_.expires_after(10s);
+  expiry_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    server_.expire(monotonic_now());
+    schedule_expiry();
+  });
+}
+
+size_t RelayService::receive(size_t& got) {
+  got = 0;
+  if (use_mmsg_) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      rx_[i].msg_hdr = {};
+      rx_[i].msg_hdr.msg_iov = &rx_iov_[i];
+      rx_[i].msg_hdr.msg_iovlen = 1;
+      rx_[i].msg_hdr.msg_name = &rx_addr_[i];
+      rx_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    }
+    int n = ::recvmmsg(udp_.fd(), rx_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n >= 0) return got = static_cast<size_t>(n);
+    if (errno != ENOSYS) return 0;
+    use_mmsg_ = false;
+    log::info("relay: no recvmmsg/sendmmsg here; one datagram per system call");
+  }
+  for (; got < kBatch; ++got) {
+    socklen_t len = sizeof(sockaddr_storage);
+    ssize_t n = ::recvfrom(udp_.fd(), rx_iov_[got].iov_base, kMaxDatagram, MSG_DONTWAIT,
+                           reinterpret_cast<sockaddr*>(&rx_addr_[got]), &len);
+    if (n < 0) break;
+    rx_[got].msg_len = static_cast<unsigned>(n);
+  }
+  return got;
+}
+
+void RelayService::transmit(size_t count) {
+  size_t done = 0;
+  while (done < count) {
+    if (use_mmsg_) {
+      int n = ::sendmmsg(udp_.fd(), tx_.data() + done, static_cast<unsigned>(count - done), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EAGAIN) return;  // send buffer full: UDP drops, like a busy link
+      ++done;  // this one failed (e.g. unreachable): skip it, send the rest
+      continue;
+    }
+    const msghdr& h = tx_[done].msg_hdr;
+    ::sendto(udp_.fd(), h.msg_iov->iov_base, h.msg_iov->iov_len, MSG_DONTWAIT | MSG_NOSIGNAL,
+             static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
+    ++done;
+  }
+}
+
+void RelayService::drain() {
+  const auto now = monotonic_now();
+  const int64_t now_unix = wall_clock_ns() / 1000000000;
+  for (int round = 0; round < kBatchesPerWake; ++round) {
+    size_t got = 0;
+    if (receive(got) == 0) return;
+    size_t out = 0;
+    for (size_t i = 0; i < got; ++i) {
+      std::span<uint8_t> d(static_cast<uint8_t*>(rx_iov_[i].iov_base), rx_[i].msg_len);
+      const net::Endpoint from = from_sockaddr(rx_addr_[i]);
+      if (nat::is_stun(d)) {
+        // Rare and small: answered on its own, off the batch.
+        if (auto req = nat::parse_request(d)) {
+          auto resp = nat::binding_response(*req, from, stun_source_);
+          if (!resp.empty()) udp_.send(from, resp);
+        }
+        continue;
+      }
+      net::Endpoint to;
+      const size_t n = server_.on_datagram(d, from, now, now_unix, to);
+      if (!n) continue;
+      const socklen_t len = to_sockaddr(to, udp_.dual_stack(), tx_addr_[out]);
+      if (!len) continue;
+      tx_iov_[out] = {d.data(), n};
+      tx_[out].msg_hdr.msg_namelen = len;
+      ++out;
+    }
+    transmit(out);
+    if (got < kBatch) return;  // the socket is empty
+  }
+}
+
+int run_relay_daemon(const RelayDaemonOptions& opts) {
+  asio::io_context io{1};
+  RelayService relay(io, opts.listen, opts.secret, opts.listen);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&io](const std::error_code& ec, int) {
+    if (!ec) io.stop();
+  });
+  relay.start();
+  net::Endpoint shown = opts.listen;
+  shown.port = relay.port();
+  log::info("relay listening on UDP %s (relay key %s)", shown.str().c_str(),
+            crypto::to_base64(relay::relay_public_key(opts.secret)).c_str());
+  io.run();
+  const auto& c = relay.server().counters();
+  log::info("relay stopping: %llu forwarded, %llu refused, %llu rate limited",
+            static_cast<unsigned long long>(c.forwarded), static_cast<unsigned long long>(c.refused),
+            static_cast<unsigned long long>(c.rate_limited));
+  return 0;
+}
+
+}  // namespace ovl::io
