@@ -107,6 +107,8 @@ void RelayService::drain() {
   for (int round = 0; round < kBatchesPerWake; ++round) {
     size_t got = 0;
     if (receive(got) == 0) return;
+    ++receive_calls_;
+    datagrams_ += got;
     size_t out = 0;
     for (size_t i = 0; i < got; ++i) {
       std::span<uint8_t> d(static_cast<uint8_t*>(rx_iov_[i].iov_base), rx_[i].msg_len);
@@ -147,9 +149,10 @@ int run_relay_daemon(const RelayDaemonOptions& opts) {
             crypto::to_base64(relay::relay_public_key(opts.secret)).c_str());
   io.run();
   const auto& c = relay.server().counters();
-  log::info("relay stopping: %llu forwarded, %llu refused, %llu rate limited",
+  log::info("relay stopping: %llu forwarded, %llu refused, %llu rate limited; %.1f datagrams per receive call",
             static_cast<unsigned long long>(c.forwarded), static_cast<unsigned long long>(c.refused),
-            static_cast<unsigned long long>(c.rate_limited));
+            static_cast<unsigned long long>(c.rate_limited),
+            relay.receive_calls() ? double(relay.datagrams()) / double(relay.receive_calls()) : 0.0);
   return 0;
 }
 

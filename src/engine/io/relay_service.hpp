@@ -40,6 +40,10 @@ class RelayService {
   void start();
   uint16_t port() const { return udp_.port(); }
   relay::Server& server() { return server_; }
+  // Datagrams taken from the socket, and in how many receive calls (how well
+  // batching works under the actual load).
+  uint64_t datagrams() const { return datagrams_; }
+  uint64_t receive_calls() const { return receive_calls_; }
 
  private:
   void arm();
@@ -54,6 +58,7 @@ class RelayService {
   relay::Server server_;
   net::Endpoint stun_source_;
   bool use_mmsg_ = true;
+  uint64_t datagrams_ = 0, receive_calls_ = 0;
   std::vector<uint8_t> bufs_;  // kBatch * kMaxDatagram, allocated once
   std::array<mmsghdr, kBatch> rx_{};
   std::array<iovec, kBatch> rx_iov_{};

@@ -32,7 +32,10 @@ bool is_virtual_endpoint(const net::Endpoint& ep);
 class Client {
  public:
   using Time = std::chrono::nanoseconds;
-  static constexpr Time kRenewEvery = std::chrono::seconds(20);
+  // A restarted relay has forgotten every lease and cannot tell the peers
+  // that do not send: the renewal period bounds how long they stay
+  // unreachable (and keeps NAT mappings toward the relay open).
+  static constexpr Time kRenewEvery = std::chrono::seconds(10);
   static constexpr Time kRetryEvery = std::chrono::seconds(2);
 
   explicit Client(const crypto::SecretKey& self);
