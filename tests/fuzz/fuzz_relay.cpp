@@ -104,7 +104,7 @@ struct Run {
   Server::Time now{std::chrono::seconds(1)};
   int64_t now_unix = kStartUnix;
   std::set<net::Endpoint> authenticated;          // endpoints that were ever sent ALLOCATED
-  std::set<crypto::PublicKey> allocated;          // keys that ever allocated
+  std::set<NodeId> allocated;                     // ids of keys that ever allocated
   std::map<net::Endpoint, std::set<Cookie>> given;  // cookies the relay challenged each endpoint with
   std::map<net::Endpoint, Cookie> last_cookie;
   std::map<net::Endpoint, uint64_t> in, sent;
@@ -178,7 +178,7 @@ struct Run {
           check(given[from].count(alloc->cookie) > 0, "ALLOCATED only with a cookie given to this source");
           check(proof_genuine(*alloc, d), "ALLOCATED only with a proof by the node's key");
           authenticated.insert(from);
-          allocated.insert(alloc->node);
+          allocated.insert(node_id(alloc->node));
         } else if (const auto ch = parse_challenge(o)) {
           check(alloc.has_value() && n == kChallengeSize, "CHALLENGE answers an ALLOCATE");
           check(verify_credential(fuzz_secret(), alloc->node, alloc->expires_unix, alloc->mac),

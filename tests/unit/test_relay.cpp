@@ -199,22 +199,22 @@ TEST_CASE("relay: codec round trips and exact layouts") {
     REQUIRE(s.size() == kForwardHeaderSize + n);
     auto ps = parse_send(s);
     REQUIRE(ps);
-    CHECK(ps->destination == k);
+    CHECK(ps->destination == node_id(k));
     CHECK(std::equal(ps->payload.begin(), ps->payload.end(), p.begin(), p.end()));
     CHECK_FALSE(parse_data(s));
     const auto d = make_data(k, p);
     auto pd = parse_data(d);
     REQUIRE(pd);
-    CHECK(pd->source == k);
+    CHECK(pd->source == node_id(k));
     CHECK(std::equal(pd->payload.begin(), pd->payload.end(), p.begin(), p.end()));
     CHECK_FALSE(parse_send(d));
     // In-place header + payload equals the convenience form.
     std::vector<uint8_t> manual(kForwardHeaderSize + n);
-    write_send_header(k, std::span<uint8_t, kForwardHeaderSize>(manual.data(), kForwardHeaderSize));
+    write_send_header(node_id(k), std::span<uint8_t, kForwardHeaderSize>(manual.data(), kForwardHeaderSize));
     std::copy(p.begin(), p.end(), manual.begin() + kForwardHeaderSize);
     CHECK(manual == s);
     std::vector<uint8_t> via(kForwardHeaderSize + n);
-    CHECK(serialize_data(k, p, via) == via.size());
+    CHECK(serialize_data(node_id(k), p, via) == via.size());
     CHECK(via == d);
   }
 }
@@ -250,7 +250,7 @@ TEST_CASE("relay: codec rejects every size and header violation") {
 
   // SEND/DATA: header alone (empty payload) and over 65535 bytes are invalid.
   std::vector<uint8_t> hdr(kForwardHeaderSize);
-  write_send_header(k, std::span<uint8_t, kForwardHeaderSize>(hdr.data(), kForwardHeaderSize));
+  write_send_header(node_id(k), std::span<uint8_t, kForwardHeaderSize>(hdr.data(), kForwardHeaderSize));
   CHECK_FALSE(parse_send(hdr));
   hdr.push_back(0xAA);
   CHECK(parse_send(hdr));
@@ -261,7 +261,7 @@ TEST_CASE("relay: codec rejects every size and header violation") {
   CHECK(make_send(k, {}).empty());
   CHECK(make_send(k, payload_of(kMaxPayload + 1, 0)).empty());
   std::vector<uint8_t> small(kForwardHeaderSize + 4);
-  CHECK(serialize_send(k, payload_of(5, 0), small) == 0);  // does not fit
+  CHECK(serialize_send(node_id(k), payload_of(5, 0), small) == 0);  // does not fit
 
   // Magic and type.
   CHECK_FALSE(is_relay_message({}));
@@ -298,7 +298,7 @@ TEST_CASE("relay: two nodes exchange payloads both ways byte-exact") {
     CHECK(o[0].to == f.eb);
     auto d = parse_data(o[0].bytes);
     REQUIRE(d);
-    CHECK(d->source == f.ka);
+    CHECK(d->source == node_id(f.ka));
     CHECK(std::equal(d->payload.begin(), d->payload.end(), p.begin(), p.end()));
 
     auto& o2 = f.feed(make_send(f.ka, p), f.eb);
@@ -306,7 +306,7 @@ TEST_CASE("relay: two nodes exchange payloads both ways byte-exact") {
     CHECK(o2[0].to == f.ea);
     auto d2 = parse_data(o2[0].bytes);
     REQUIRE(d2);
-    CHECK(d2->source == f.kb);
+    CHECK(d2->source == node_id(f.kb));
     CHECK(std::equal(d2->payload.begin(), d2->payload.end(), p.begin(), p.end()));
     f.now += 1s;
   }
@@ -385,7 +385,7 @@ TEST_CASE("relay: re-allocation from a new address moves the endpoint") {
   CHECK(refusal(f.feed(make_send(f.kb, payload_of(70, 3)), f.ea)) == RefuseReason::not_allocated);
   auto& from_new = f.feed(make_send(f.kb, payload_of(70, 3)), roamed);
   REQUIRE(from_new.size() == 1);
-  CHECK(parse_data(from_new[0].bytes)->source == f.ka);
+  CHECK(parse_data(from_new[0].bytes)->source == node_id(f.ka));
 
   // Another node taking over an address (NAT reuse) evicts the old holder.
   const auto kc = key_of(3);
@@ -393,7 +393,29 @@ TEST_CASE("relay: re-allocation from a new address moves the endpoint") {
   CHECK_FALSE(f.server.is_allocated(f.kb));
   auto& as_c = f.feed(make_send(f.ka, payload_of(40, 4)), f.eb);
   REQUIRE(as_c.size() == 1);
-  CHECK(parse_data(as_c[0].bytes)->source == kc);
+  CHECK(parse_data(as_c[0].bytes)->source == node_id(kc));
+}
+
+TEST_CASE("relay: SEND/DATA name nodes by an 8-byte id; a taken id cannot allocate") {
+  CHECK(kForwardHeaderSize == 13);
+  CHECK(1424 + 32 + kForwardHeaderSize + 20 + 8 <= 1500);  // a full relayed datagram fits IPv4 at MTU 1500
+  Fixture f;
+  f.allocate_both();
+  // Another key with a's id: a's key with the top bit of its last byte
+  // flipped. X25519 ignores that bit, so a's private key proves it, and a
+  // credential for it can be minted here: the only way to reach the check.
+  crypto::PublicKey twin = f.ka;
+  twin[31] ^= 0x80;
+  REQUIRE(node_id(twin) == node_id(f.ka));
+  private_keys()[twin] = private_keys().at(f.ka);
+  CHECK(f.alloc(twin, ep(77, 7777)).empty());  // dropped silently
+  CHECK(f.server.counters().id_taken == 1);
+  CHECK_FALSE(f.server.is_allocated(twin));
+  CHECK(f.server.is_allocated(f.ka));
+  auto& fwd = f.feed(make_send(f.ka, payload_of(50, 3)), f.eb);
+  REQUIRE(fwd.size() == 1);
+  CHECK(fwd[0].to == f.ea);
+  CHECK(parse_data(fwd[0].bytes)->source == node_id(f.kb));
 }
 
 TEST_CASE("relay: rate limit engages and recovers") {
@@ -402,7 +424,7 @@ TEST_CASE("relay: rate limit engages and recovers") {
   o.burst_bytes = 10000;
   Fixture f(o);
   f.allocate_both();
-  const auto msg = make_send(f.kb, payload_of(963, 1));  // 1000 bytes on the wire
+  const auto msg = make_send(f.kb, payload_of(1000 - kForwardHeaderSize, 1));  // 1000 bytes on the wire
   REQUIRE(msg.size() == 1000);
   for (int i = 0; i < 10; ++i) CHECK(f.feed(msg, f.ea).size() == 1);  // the burst
   auto& o1 = f.feed(msg, f.ea);

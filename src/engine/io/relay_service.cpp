@@ -1,6 +1,9 @@
 #include "engine/io/relay_service.hpp"
 
 #include <errno.h>
+#include <netinet/udp.h>
+
+#include <cstring>
 
 #include <csignal>
 
@@ -21,12 +24,7 @@ RelayService::RelayService(asio::io_context& io, const net::Endpoint& listen, co
       server_(secret, opts),
       stun_source_(stun_source),
       bufs_(kBatch * kMaxDatagram) {
-  for (size_t i = 0; i < kBatch; ++i) {
-    rx_iov_[i] = {bufs_.data() + i * kMaxDatagram, kMaxDatagram};
-    tx_[i].msg_hdr.msg_iov = &tx_iov_[i];
-    tx_[i].msg_hdr.msg_iovlen = 1;
-    tx_[i].msg_hdr.msg_name = &tx_addr_[i];
-  }
+  for (size_t i = 0; i < kBatch; ++i) rx_iov_[i] = {bufs_.data() + i * kMaxDatagram, kMaxDatagram};
 }
 
 RelayService::~RelayService() { wait_.release(); }
@@ -81,23 +79,81 @@ size_t RelayService::receive(size_t& got) {
   return got;
 }
 
-void RelayService::transmit(size_t count) {
-  size_t done = 0;
-  while (done < count) {
-    if (use_mmsg_) {
-      int n = ::sendmmsg(udp_.fd(), tx_.data() + done, static_cast<unsigned>(count - done), MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n > 0) {
-        done += static_cast<size_t>(n);
-        continue;
+bool RelayService::same_destination(size_t a, size_t b) const {
+  return tx_namelen_[a] == tx_namelen_[b] && std::memcmp(&tx_addr_[a], &tx_addr_[b], tx_namelen_[a]) == 0;
+}
+
+// Datagrams [first, count) as messages: with UDP GSO, a run of consecutive
+// datagrams to one destination, all of one size but the last, becomes one
+// message the kernel cuts apart after routing it once (a bulk transfer
+// through the relay is mostly such runs). Returns the message count;
+// first_[k] is message k's first datagram.
+size_t RelayService::build_messages(size_t first, size_t count) {
+  size_t nmsg = 0;
+  for (size_t i = first; i < count; ++nmsg) {
+    size_t j = i + 1;
+    const size_t seg = tx_iov_[i].iov_len;
+    if (use_gso_ && seg <= gso_max_segment_) {
+      size_t total = seg;
+      while (j < count && j - i < kMaxSegments && tx_iov_[j].iov_len <= seg && same_destination(i, j) &&
+             total + tx_iov_[j].iov_len <= kMaxGsoBytes) {
+        total += tx_iov_[j].iov_len;
+        if (tx_iov_[j++].iov_len < seg) break;  // only the last may be shorter
       }
-      if (n < 0 && errno == EAGAIN) return;  // send buffer full: UDP drops, like a busy link
-      ++done;  // this one failed (e.g. unreachable): skip it, send the rest
+    }
+    mmsghdr& m = msgs_[nmsg];
+    m = {};
+    m.msg_hdr.msg_name = &tx_addr_[i];
+    m.msg_hdr.msg_namelen = tx_namelen_[i];
+    m.msg_hdr.msg_iov = &tx_iov_[i];
+    m.msg_hdr.msg_iovlen = j - i;
+    if (j - i > 1) {
+      m.msg_hdr.msg_control = ctrl_[nmsg].data();
+      m.msg_hdr.msg_controllen = ctrl_[nmsg].size();
+      cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto size = static_cast<uint16_t>(seg);
+      std::memcpy(CMSG_DATA(c), &size, sizeof size);
+    }
+    first_[nmsg] = i;
+    i = j;
+  }
+  return nmsg;
+}
+
+void RelayService::transmit(size_t count) {
+  size_t next = 0;  // the first datagram not yet handed to the kernel
+  while (next < count) {
+    const size_t nmsg = build_messages(next, count);
+    int n = 0;
+    if (use_mmsg_) {
+      n = ::sendmmsg(udp_.fd(), msgs_.data(), static_cast<unsigned>(nmsg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } else {
+      while (static_cast<size_t>(n) < nmsg && ::sendmsg(udp_.fd(), &msgs_[n].msg_hdr, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+        ++n;
+      if (n == 0) n = -1;  // errno from the failed sendmsg
+    }
+    if (n > 0) {
+      next = static_cast<size_t>(n) < nmsg ? first_[n] : count;
       continue;
     }
-    const msghdr& h = tx_[done].msg_hdr;
-    ::sendto(udp_.fd(), h.msg_iov->iov_base, h.msg_iov->iov_len, MSG_DONTWAIT | MSG_NOSIGNAL,
-             static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
-    ++done;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // send buffer full: UDP drops, like a busy link
+    if (msgs_[0].msg_hdr.msg_iovlen > 1 && use_gso_) {
+      // The same datagrams again, one per message. EINVAL: segments this big
+      // do not fit the path's MTU unfragmented (GSO never fragments), so
+      // group only smaller ones; anything else: no UDP GSO here at all.
+      const size_t seg = msgs_[0].msg_hdr.msg_iov[0].iov_len;
+      if (errno == EINVAL && seg > 1) {
+        gso_max_segment_ = seg - 1;
+      } else {
+        use_gso_ = false;
+        log::info("relay: UDP GSO unavailable (%s); one datagram per message", std::strerror(errno));
+      }
+      continue;
+    }
+    next = nmsg > 1 ? first_[1] : count;  // this one failed (e.g. unreachable): skip it, send the rest
   }
 }
 
@@ -127,7 +183,7 @@ void RelayService::drain() {
       const socklen_t len = to_sockaddr(to, udp_.dual_stack(), tx_addr_[out]);
       if (!len) continue;
       tx_iov_[out] = {d.data(), n};
-      tx_[out].msg_hdr.msg_namelen = len;
+      tx_namelen_[out] = len;
       ++out;
     }
     transmit(out);

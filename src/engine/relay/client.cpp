@@ -77,7 +77,7 @@ std::span<const uint8_t> Client::on_message(std::span<const uint8_t> d, const ne
   }
 }
 
-net::Endpoint Client::endpoint_for(const crypto::PublicKey& peer) {
+net::Endpoint Client::endpoint_for(const NodeId& peer) {
   auto [it, fresh] = ids_.try_emplace(peer, static_cast<uint32_t>(ids_.size() + 1));
   if (fresh) keys_[it->second] = peer;
   net::Endpoint ep;
@@ -88,7 +88,7 @@ net::Endpoint Client::endpoint_for(const crypto::PublicKey& peer) {
   return ep;
 }
 
-std::optional<crypto::PublicKey> Client::peer_for(const net::Endpoint& ep) const {
+std::optional<NodeId> Client::peer_for(const net::Endpoint& ep) const {
   if (!is_virtual_endpoint(ep)) return std::nullopt;
   uint32_t id = 0;
   for (int i = 0; i < 4; ++i) id = id << 8 | ep.ip.b[12 + i];

@@ -58,9 +58,11 @@ class Client {
   std::span<const uint8_t> on_message(std::span<const uint8_t> d, const net::Endpoint& from, Time now,
                                       net::Endpoint& src_virtual);
 
-  // The virtual endpoint for a peer (stable for the life of this Client).
-  net::Endpoint endpoint_for(const crypto::PublicKey& peer);
-  std::optional<crypto::PublicKey> peer_for(const net::Endpoint& virtual_ep) const;
+  // The virtual endpoint for a peer (stable for the life of this Client);
+  // relay messages name peers by node id (protocol.hpp).
+  net::Endpoint endpoint_for(const crypto::PublicKey& peer) { return endpoint_for(node_id(peer)); }
+  net::Endpoint endpoint_for(const NodeId& peer);
+  std::optional<NodeId> peer_for(const net::Endpoint& virtual_ep) const;
   // Wraps `payload` for the peer behind `virtual_ep` as a SEND into `out`
   // (which needs kForwardHeaderSize + payload bytes); returns its size, or 0
   // when the endpoint is unknown or no relay is ready.
@@ -78,8 +80,8 @@ class Client {
   bool allocated_ = false;
   Time next_{0};
   const char* refusal_ = "";
-  std::map<crypto::PublicKey, uint32_t> ids_;
-  std::map<uint32_t, crypto::PublicKey> keys_;
+  std::map<NodeId, uint32_t> ids_;
+  std::map<uint32_t, NodeId> keys_;
 };
 
 }  // namespace ovl::relay

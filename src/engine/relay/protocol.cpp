@@ -13,7 +13,10 @@ constexpr size_t kExpiresOffset = kKeyOffset + kKeySize;    // 37
 constexpr size_t kMacOffset = kExpiresOffset + 8;           // 45
 constexpr size_t kCookieOffset = kMacOffset + kCredentialMacSize;  // 77
 static_assert(kCookieOffset + kCookieSize == kProofOffset);
-static_assert(kAllocateSize == 125 && kAllocatedSize == 13 && kRefusedSize == 6 && kMinForwardSize == 38);
+static_assert(kAllocateSize == 125 && kAllocatedSize == 13 && kRefusedSize == 6 && kMinForwardSize == 14);
+// A 1420-byte tunnel packet (padded to 1424) + 32 bytes of WireGuard + the
+// relay header + IPv4 + UDP fit in 1500.
+static_assert(1424 + 32 + kForwardHeaderSize + 20 + 8 <= 1500);
 static_assert(kChallengeSize == 21 && kChallengeSize < kAllocateSize);  // a challenge never amplifies
 
 void put_header(uint8_t* p, MsgType t) {
@@ -32,28 +35,27 @@ template <class M>
 std::optional<M> parse_forward(std::span<const uint8_t> b, MsgType t) {
   if (!forward_size_ok(b.size()) || !has(b, t)) return std::nullopt;
   M m;
-  const uint8_t* key = b.data() + kKeyOffset;
-  if constexpr (std::is_same_v<M, Send>) std::memcpy(m.destination.data(), key, kKeySize);
-  else std::memcpy(m.source.data(), key, kKeySize);
+  const uint8_t* id = b.data() + kKeyOffset;
+  if constexpr (std::is_same_v<M, Send>) std::memcpy(m.destination.data(), id, kNodeIdSize);
+  else std::memcpy(m.source.data(), id, kNodeIdSize);
   m.payload = b.subspan(kForwardHeaderSize);
   return m;
 }
 
-size_t serialize_forward(MsgType t, const crypto::PublicKey& key, std::span<const uint8_t> payload,
-                         std::span<uint8_t> out) {
+size_t serialize_forward(MsgType t, const NodeId& id, std::span<const uint8_t> payload, std::span<uint8_t> out) {
   if (payload.size() < kMinPayload || payload.size() > kMaxPayload) return 0;
   const size_t n = kForwardHeaderSize + payload.size();
   if (out.size() < n) return 0;
   put_header(out.data(), t);
-  std::memcpy(out.data() + kKeyOffset, key.data(), kKeySize);
+  std::memcpy(out.data() + kKeyOffset, id.data(), kNodeIdSize);
   std::memcpy(out.data() + kForwardHeaderSize, payload.data(), payload.size());
   return n;
 }
 
-std::vector<uint8_t> make_forward(MsgType t, const crypto::PublicKey& key, std::span<const uint8_t> payload) {
+std::vector<uint8_t> make_forward(MsgType t, const NodeId& id, std::span<const uint8_t> payload) {
   if (payload.size() < kMinPayload || payload.size() > kMaxPayload) return {};
   std::vector<uint8_t> v(kForwardHeaderSize + payload.size());
-  serialize_forward(t, key, payload, v);
+  serialize_forward(t, id, payload, v);
   return v;
 }
 
@@ -124,29 +126,29 @@ void serialize(const Refused& m, std::span<uint8_t, kRefusedSize> out) {
   out[kHeaderSize] = static_cast<uint8_t>(m.reason);
 }
 
-void write_send_header(const crypto::PublicKey& destination, std::span<uint8_t, kForwardHeaderSize> out) {
+void write_send_header(const NodeId& destination, std::span<uint8_t, kForwardHeaderSize> out) {
   put_header(out.data(), MsgType::send);
-  std::memcpy(out.data() + kKeyOffset, destination.data(), kKeySize);
+  std::memcpy(out.data() + kKeyOffset, destination.data(), kNodeIdSize);
 }
 
-void write_data_header(const crypto::PublicKey& source, std::span<uint8_t, kForwardHeaderSize> out) {
+void write_data_header(const NodeId& source, std::span<uint8_t, kForwardHeaderSize> out) {
   put_header(out.data(), MsgType::data);
-  std::memcpy(out.data() + kKeyOffset, source.data(), kKeySize);
+  std::memcpy(out.data() + kKeyOffset, source.data(), kNodeIdSize);
 }
 
-size_t serialize_send(const crypto::PublicKey& destination, std::span<const uint8_t> payload, std::span<uint8_t> out) {
+size_t serialize_send(const NodeId& destination, std::span<const uint8_t> payload, std::span<uint8_t> out) {
   return serialize_forward(MsgType::send, destination, payload, out);
 }
 
-size_t serialize_data(const crypto::PublicKey& source, std::span<const uint8_t> payload, std::span<uint8_t> out) {
+size_t serialize_data(const NodeId& source, std::span<const uint8_t> payload, std::span<uint8_t> out) {
   return serialize_forward(MsgType::data, source, payload, out);
 }
 
-std::vector<uint8_t> make_send(const crypto::PublicKey& destination, std::span<const uint8_t> payload) {
+std::vector<uint8_t> make_send(const NodeId& destination, std::span<const uint8_t> payload) {
   return make_forward(MsgType::send, destination, payload);
 }
 
-std::vector<uint8_t> make_data(const crypto::PublicKey& source, std::span<const uint8_t> payload) {
+std::vector<uint8_t> make_data(const NodeId& source, std::span<const uint8_t> payload) {
   return make_forward(MsgType::data, source, payload);
 }
 

@@ -20,11 +20,19 @@
 //  replayed from elsewhere only earns a challenge the thief cannot answer):
 //   0  magic (4) | 4 type=6 | 5 cookie (16)
 //
-//  SEND (type 3, client->relay, 38..65535):  DATA (type 4, relay->client, 38..65535):
+//  SEND (type 3, client->relay, 14..65535):  DATA (type 4, relay->client, 14..65535):
 //   0  magic (4)                               0  magic (4)
 //   4  type=3                                  4  type=4
-//   5  destination public key (32)             5  source public key (32)
-//  37  payload (1..65498): a WireGuard datagram, opaque
+//   5  destination node id (8)                 5  source node id (8)
+//  13  payload (1..65522): a WireGuard datagram, opaque
+//
+// A node id is the first 8 bytes of the node's public key (node_id()): the
+// 13-byte header keeps a full-size relayed WireGuard datagram (1420-byte
+// tunnel MTU padded to 1424, + 32) inside a 1500-byte IPv4 path, where a
+// 32-byte key made every one of them an IP fragment pair. Matching a chosen
+// node's id means about 2^64 key generations, would only deny that node the
+// relay (payloads are end-to-end encrypted), and needs an enrolled key; the
+// relay refuses a second key with a taken id.
 //
 //  REFUSED (type 5, relay->client, 6):
 //   0  magic (4) | 4 type=5 | 5 reason (1..6, see RefuseReason)
@@ -57,6 +65,7 @@ inline constexpr std::array<uint8_t, 4> kMagic{0x4F, 0x56, 0x52, 0x31};  // "OVR
 inline constexpr size_t kMagicSize = 4;
 inline constexpr size_t kHeaderSize = kMagicSize + 1;  // magic + type
 inline constexpr size_t kKeySize = 32;
+inline constexpr size_t kNodeIdSize = 8;
 inline constexpr size_t kCredentialMacSize = 32;
 inline constexpr size_t kCookieSize = 16;
 inline constexpr size_t kProofSize = 32;
@@ -66,14 +75,21 @@ inline constexpr size_t kProofOffset = kAllocateSize - kProofSize;      // 93
 inline constexpr size_t kChallengeSize = kHeaderSize + kCookieSize;     // 21
 inline constexpr size_t kAllocatedSize = kHeaderSize + 8;                                  // 13
 inline constexpr size_t kRefusedSize = kHeaderSize + 1;                                     // 6
-inline constexpr size_t kForwardHeaderSize = kHeaderSize + kKeySize;  // SEND/DATA header, 37
+inline constexpr size_t kForwardHeaderSize = kHeaderSize + kNodeIdSize;  // SEND/DATA header, 13
 inline constexpr size_t kMaxForwardSize = 65535;
 inline constexpr size_t kMinPayload = 1;
-inline constexpr size_t kMaxPayload = kMaxForwardSize - kForwardHeaderSize;  // 65498
-inline constexpr size_t kMinForwardSize = kForwardHeaderSize + kMinPayload;  // 38
+inline constexpr size_t kMaxPayload = kMaxForwardSize - kForwardHeaderSize;  // 65522
+inline constexpr size_t kMinForwardSize = kForwardHeaderSize + kMinPayload;  // 14
 
 using CredentialMac = std::array<uint8_t, kCredentialMacSize>;
 using Cookie = std::array<uint8_t, kCookieSize>;
+using NodeId = std::array<uint8_t, kNodeIdSize>;
+
+inline NodeId node_id(const crypto::PublicKey& k) {
+  NodeId id{};
+  for (size_t i = 0; i < kNodeIdSize; ++i) id[i] = k[i];
+  return id;
+}
 using Proof = std::array<uint8_t, kProofSize>;
 
 struct Allocate {
@@ -94,12 +110,12 @@ struct Allocated {
 
 // SEND and DATA: `payload` is a view into the parsed datagram.
 struct Send {
-  crypto::PublicKey destination{};
+  NodeId destination{};
   std::span<const uint8_t> payload;
 };
 
 struct Data {
-  crypto::PublicKey source{};
+  NodeId source{};
   std::span<const uint8_t> payload;
 };
 
@@ -113,7 +129,7 @@ std::optional<MsgType> message_type(std::span<const uint8_t> b);
 inline bool is_relay_message(std::span<const uint8_t> b) { return message_type(b).has_value(); }
 
 // Parsers return nullopt unless magic, type and size are exact
-// (SEND/DATA: 38..65535 bytes; REFUSED: a known reason).
+// (SEND/DATA: 14..65535 bytes; REFUSED: a known reason).
 std::optional<Allocate> parse_allocate(std::span<const uint8_t> b);
 std::optional<Allocated> parse_allocated(std::span<const uint8_t> b);
 std::optional<Send> parse_send(std::span<const uint8_t> b);
@@ -131,21 +147,26 @@ inline std::span<const uint8_t> proofed_part(std::span<const uint8_t, kAllocateS
   return allocate.subspan(kProofedOffset, kProofOffset - kProofedOffset);
 }
 
-// The 37-byte SEND/DATA header alone, for callers that place the payload
+// The 13-byte SEND/DATA header alone, for callers that place the payload
 // right after it themselves (no copy of the payload).
-void write_send_header(const crypto::PublicKey& destination, std::span<uint8_t, kForwardHeaderSize> out);
-void write_data_header(const crypto::PublicKey& source, std::span<uint8_t, kForwardHeaderSize> out);
+void write_send_header(const NodeId& destination, std::span<uint8_t, kForwardHeaderSize> out);
+void write_data_header(const NodeId& source, std::span<uint8_t, kForwardHeaderSize> out);
 
 // Header + payload into `out`. Returns the bytes written, or 0 (nothing
 // written) if the payload is empty or longer than kMaxPayload, or `out` is
 // shorter than kForwardHeaderSize + payload.size().
-size_t serialize_send(const crypto::PublicKey& destination, std::span<const uint8_t> payload,
-                      std::span<uint8_t> out);
-size_t serialize_data(const crypto::PublicKey& source, std::span<const uint8_t> payload, std::span<uint8_t> out);
+size_t serialize_send(const NodeId& destination, std::span<const uint8_t> payload, std::span<uint8_t> out);
+size_t serialize_data(const NodeId& source, std::span<const uint8_t> payload, std::span<uint8_t> out);
 
 // Allocating conveniences (start-up, tests): empty vector on a bad payload size.
-std::vector<uint8_t> make_send(const crypto::PublicKey& destination, std::span<const uint8_t> payload);
-std::vector<uint8_t> make_data(const crypto::PublicKey& source, std::span<const uint8_t> payload);
+std::vector<uint8_t> make_send(const NodeId& destination, std::span<const uint8_t> payload);
+std::vector<uint8_t> make_data(const NodeId& source, std::span<const uint8_t> payload);
+inline std::vector<uint8_t> make_send(const crypto::PublicKey& destination, std::span<const uint8_t> payload) {
+  return make_send(node_id(destination), payload);
+}
+inline std::vector<uint8_t> make_data(const crypto::PublicKey& source, std::span<const uint8_t> payload) {
+  return make_data(node_id(source), payload);
+}
 
 inline void put_be64(uint8_t* p, uint64_t v) {
   for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);

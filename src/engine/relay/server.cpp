@@ -24,6 +24,12 @@ size_t Server::KeyHash::operator()(const crypto::PublicKey& k) const {
   return static_cast<size_t>(h);
 }
 
+size_t Server::IdHash::operator()(const NodeId& id) const {
+  uint64_t h;  // as KeyHash: ids come from authenticated keys
+  std::memcpy(&h, id.data(), sizeof h);
+  return static_cast<size_t>(h);
+}
+
 size_t Server::EndpointHash::operator()(const net::Endpoint& e) const {
   uint64_t h = 1469598103934665603ULL ^ e.ip.v6;
   for (uint8_t c : e.ip.bytes()) h = (h ^ c) * 1099511628211ULL;
@@ -61,11 +67,15 @@ size_t Server::refuse(std::span<uint8_t> d, RefuseReason why) {
   return kRefusedSize;
 }
 
+void Server::forget(std::unordered_map<crypto::PublicKey, Allocation, KeyHash>::iterator it) {
+  by_ep_.erase(it->second.ep);
+  by_id_.erase(node_id(it->first));
+  by_key_.erase(it);
+}
+
 void Server::erase(const crypto::PublicKey& node) {
   auto it = by_key_.find(node);
-  if (it == by_key_.end()) return;
-  by_ep_.erase(it->second.ep);
-  by_key_.erase(it);
+  if (it != by_key_.end()) forget(it);
 }
 
 bool Server::cookie_ok(const Cookie& c, const net::Endpoint& from, Time now) const {
@@ -133,21 +143,23 @@ size_t Server::on_allocate(std::span<uint8_t> d, const net::Endpoint& from, Time
         return 0;
       }
     }
+    if (by_id_.count(node_id(m->node))) {
+      ++counters_.id_taken;  // silent: see protocol.hpp on node ids
+      return 0;
+    }
     Allocation a;
     a.tokens = burst_scaled_;
     a.refilled = now;
     it = by_key_.emplace(m->node, a).first;
     it->second.ep = from;
+    by_id_[node_id(m->node)] = m->node;
   } else if (it->second.ep != from) {
     by_ep_.erase(it->second.ep);  // roamed
     it->second.ep = from;
   }
   // One key per endpoint: another node that held this address is gone from it.
   auto holder = by_ep_.find(from);
-  if (holder != by_ep_.end() && holder->second != m->node) {
-    by_key_.erase(holder->second);
-    by_ep_.erase(holder);
-  }
+  if (holder != by_ep_.end() && holder->second != m->node) forget(by_key_.find(holder->second));
   by_ep_[from] = m->node;
   it->second.expires_unix = m->expires_unix;
   it->second.last_seen = now;
@@ -200,24 +212,21 @@ size_t Server::on_send(std::span<uint8_t> d, const net::Endpoint& from, Time now
     }
     return 0;
   }
-  crypto::PublicKey dest_key;
-  std::memcpy(dest_key.data(), d.data() + kHeaderSize, kKeySize);
-  if (dest_key == sender) {
+  NodeId dest_id;
+  std::memcpy(dest_id.data(), d.data() + kHeaderSize, kNodeIdSize);
+  const auto dest_key = by_id_.find(dest_id);
+  if (dest_key == by_id_.end() || dest_key->second == sender) {
     ++counters_.no_destination;
     return 0;
   }
-  const auto dest = by_key_.find(dest_key);
-  if (dest == by_key_.end()) {
-    ++counters_.no_destination;
-    return 0;
-  }
+  const auto dest = by_key_.find(dest_key->second);
   if (credential_expired(dest->second.expires_unix, now_unix)) {
-    erase(dest_key);
+    forget(dest);
     ++counters_.no_destination;
     return 0;
   }
   // In place: the SEND header becomes a DATA header naming the sender.
-  write_data_header(sender, d.first<kForwardHeaderSize>());
+  write_data_header(node_id(sender), d.first<kForwardHeaderSize>());
   to = dest->second.ep;
   ++counters_.forwarded;
   return d.size();
@@ -234,6 +243,7 @@ void Server::expire(Time now) {
   for (auto it = by_key_.begin(); it != by_key_.end();) {
     if (now - it->second.last_seen > opts_.idle_timeout) {
       by_ep_.erase(it->second.ep);
+      by_id_.erase(node_id(it->first));
       it = by_key_.erase(it);
     } else {
       ++it;

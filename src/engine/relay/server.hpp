@@ -15,9 +15,10 @@
 //    holds one key, so a new key on an endpoint evicts the old one) and
 //    answers ALLOCATED (13 bytes).
 //  * SEND: the sender is whoever holds the allocation for the source
-//    endpoint; none -> REFUSED 3. The destination must be allocated, else the
-//    datagram is dropped silently. Forwarded as DATA carrying the sender's
-//    key. A sender whose credential has expired since it allocated loses the
+//    endpoint; none -> REFUSED 3. The destination (a node id, protocol.hpp)
+//    must be allocated, else the datagram is dropped silently. Forwarded as
+//    DATA carrying the sender's id. A key whose id another allocated key
+//    holds cannot allocate (dropped, counted as `id_taken`). A sender whose credential has expired since it allocated loses the
 //    allocation and gets REFUSED 2 (it should re-allocate with a fresh one).
 //  * Per-sender token bucket over SEND bytes; over budget -> dropped and
 //    counted, with at most one REFUSED 5 per second per sender.
@@ -92,12 +93,16 @@ class Server {
     uint64_t no_destination = 0;  // SENDs to a key with no allocation (or to the sender itself)
     uint64_t full = 0;            // ALLOCATEs dropped because max_nodes was reached
     uint64_t challenged = 0;      // CHALLENGEs sent (ALLOCATEs without this address's cookie)
+    uint64_t id_taken = 0;        // ALLOCATEs dropped: another key has the same node id
   };
   const Counters& counters() const { return counters_; }
 
  private:
   struct KeyHash {
     size_t operator()(const crypto::PublicKey& k) const;
+  };
+  struct IdHash {
+    size_t operator()(const NodeId& id) const;
   };
   struct EndpointHash {
     size_t operator()(const net::Endpoint& e) const;
@@ -119,6 +124,7 @@ class Server {
   const crypto::SecretKey* proof_key_for(const crypto::PublicKey& node);
   bool take_tokens(Allocation& a, size_t bytes, Time now);
   void erase(const crypto::PublicKey& node);
+  void forget(std::unordered_map<crypto::PublicKey, Allocation, KeyHash>::iterator it);  // from all three tables
 
   RelaySecret secret_;
   crypto::SecretKey relay_key_;   // X25519, derived from the secret
@@ -127,6 +133,7 @@ class Server {
   uint64_t burst_scaled_ = 0;
   std::unordered_map<crypto::PublicKey, Allocation, KeyHash> by_key_;
   std::unordered_map<net::Endpoint, crypto::PublicKey, EndpointHash> by_ep_;
+  std::unordered_map<NodeId, crypto::PublicKey, IdHash> by_id_;  // node id -> key, for every allocation
   std::unordered_set<crypto::PublicKey, KeyHash> revoked_;
   // DH results per node key (only keys with a genuine credential get here),
   // so renewals and a flood of proofed ALLOCATEs cost no X25519 each.

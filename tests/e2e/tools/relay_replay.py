@@ -89,7 +89,7 @@ def replay(a):
     kind, n = reply(sock, a.timeout)
     received += n
     # Then use the place the replay would have won: a SEND (WireGuard-sized junk).
-    send = MAGIC + b"\x03" + node + bytes(64)
+    send = MAGIC + b"\x03" + node[:8] + bytes(64)  # to the node's own id
     sock.sendto(send, target)
     sent += len(send)
     send_kind, n2 = reply(sock, a.timeout)
