@@ -3,9 +3,8 @@
 #include <errno.h>
 #include <netinet/udp.h>
 
-#include <cstring>
-
 #include <csignal>
+#include <cstring>
 
 #include "engine/io/relay_daemon.hpp"
 #include "engine/io/system_env.hpp"
