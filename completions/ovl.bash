@@ -4,21 +4,22 @@
 # ~/.bashrc. Self-contained: does not need the bash-completion package.
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
 
-_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename group policy down config ping netcheck"
+_ovl_commands="genkey pubkey tunnel up coordinator join relay status nodes invite remove rename group policy down config ping netcheck"
 _ovl_invite_commands="list revoke"
 _ovl_config_commands="show"
 _ovl_group_commands="add remove list"
 _ovl_policy_commands="add list rm"
 _ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --listen --secret-file --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
   case "$1" in
     tunnel) echo "-i --interface" ;;
-    up) echo "--network --cidr --listen-port --advertise-endpoint --name -i --interface --dns" ;;
-    coordinator) echo "--network --cidr --listen-port --advertise-endpoint" ;;
+    up) echo "--network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --name -i --interface --dns" ;;
+    coordinator) echo "--network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file" ;;
+    relay) echo "--listen --secret-file" ;;
     join) echo "--name -i --interface --listen-port --dns --no-start" ;;
     invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
     "invite list" | "invite revoke") echo "" ;;
@@ -71,7 +72,7 @@ _ovl() {
       mapfile -t COMPREPLY < <(compgen -d -- "$cur")
       return 0
       ;;
-    --config)
+    --config | --relay-secret-file | --secret-file)
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return 0
@@ -88,7 +89,7 @@ _ovl() {
       mapfile -t COMPREPLY < <(compgen -W "tcp udp icmp any" -- "$cur")
       return 0
       ;;
-    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group | -c | --count | --timeout | --from | --to | --ports)
+    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --relay | --listen | --name | --uses | --group | -c | --count | --timeout | --from | --to | --ports)
       return 0
       ;;
   esac

@@ -168,9 +168,19 @@ int cmd_up(const GlobalOptions& g, const UpOptions& o) {
       auto key = store::read_key_file(paths.coordinator_key);
       if (!key) throw Fail{kExitFailure, "coordinator key " + paths.coordinator_key + " is missing"};
       opts.coordinator = io::CoordinatorRole{*key, port, advertise, &reg};
-      // The embedded relay's secret: grants in welcomes are MACs under it.
-      auto relay_key = store::load_or_create_key(paths.dir + "/relay.key", io::system_rng());
-      opts.coordinator->relay_secret = relay_key.b;
+      // The relays' shared secret: grants in welcomes are MACs under it.
+      // Created with the network unless the user brings one (--relay-secret-file).
+      std::string secret_path = relay_secret_path(g, o.relay_secret_file);
+      std::optional<crypto::SecretKey> relay_key;
+      if (o.relay_secret_file.empty()) relay_key = store::load_or_create_key(secret_path, io::system_rng());
+      else relay_key = store::read_key_file(secret_path);
+      if (!relay_key) throw Fail{kExitBadInput, "--relay-secret-file " + secret_path + " does not exist"};
+      opts.coordinator->relay_secret = relay_key->b;
+      for (auto& r : o.relays) {
+        auto e = parse_relay_endpoint(r);
+        if (!e) throw Fail{kExitBadInput, "--relay \"" + r + "\" is not IP:PORT, [IPv6]:PORT or an IP address"};
+        opts.coordinator->relays.push_back(*e);
+      }
     }
     if (!o.coordinator_only && (is_member || fresh)) {
       opts.node = node_role(paths, db);

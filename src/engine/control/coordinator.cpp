@@ -72,6 +72,7 @@ bool Coordinator::linked(ConnId c) const {
 
 void Coordinator::set_relays(const relay::RelaySecret& secret, std::vector<net::Endpoint> relays, int64_t ttl_s) {
   relay_secret_ = secret;
+  relay_key_ = relay::relay_public_key(secret);
   relays_ = std::move(relays);
   grant_ttl_s_ = ttl_s;
 }
@@ -278,7 +279,7 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   if (valid_ula(net.ula)) w.network.ula = net.ula;
   for (auto& r : relays_) {
     uint64_t expires = static_cast<uint64_t>(now + grant_ttl_s_);
-    w.relays.push_back({r, expires, relay::credential_mac(relay_secret_, key, expires)});
+    w.relays.push_back({r, expires, relay::credential_mac(relay_secret_, key, expires), relay_key_});
   }
   send(c, encode(w), out);
   FullMap m;

@@ -137,6 +137,7 @@ class Coordinator {
   std::function<int64_t()> wall_ns_;
   std::vector<net::Endpoint> advertise_;
   relay::RelaySecret relay_secret_{};
+  crypto::PublicKey relay_key_{};  // derived from relay_secret_ (shared by all its relays)
   std::vector<net::Endpoint> relays_;
   int64_t grant_ttl_s_ = 0;
   std::map<ConnId, std::unique_ptr<Conn>> conns_;

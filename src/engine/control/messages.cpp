@@ -236,7 +236,8 @@ std::string encode(const Message& m) {
         } else if constexpr (std::is_same_v<T, Welcome>) {
           json relays = json::array();
           for (auto& g : v.relays)
-            relays.push_back({{"endpoint", g.relay.str()}, {"expires", g.expires_unix}, {"mac", crypto::to_base64(g.mac)}});
+            relays.push_back({{"endpoint", g.relay.str()}, {"expires", g.expires_unix}, {"mac", crypto::to_base64(g.mac)},
+                              {"key", crypto::to_base64(g.relay_key)}});
           j = {{"type", "welcome"},
                {"self", peer_json(v.self)},
                {"network", {{"id", v.network.id}, {"name", v.network.name}, {"domain", v.network.domain},
@@ -329,6 +330,11 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
         if (!ep || !mac) return g.fail("relay endpoint or mac is invalid"), std::nullopt;
         grant.relay = *ep;
         grant.mac = *mac;
+        if (auto k = e.find("key"); k != e.end()) {  // absent from older coordinators
+          auto key = k->is_string() ? crypto::parse_key(k->get<std::string>()) : std::nullopt;
+          if (!key) return g.fail("relay key is invalid"), std::nullopt;
+          grant.relay_key = *key;
+        }
         w.relays.push_back(grant);
       }
     }

@@ -11,7 +11,7 @@
 //
 // coordinator -> node
 //   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain","ula"},
-//    "relays":[{"endpoint":"203.0.113.1:51822","expires":1700000000,"mac":"<base64>"}]}
+//    "relays":[{"endpoint":"203.0.113.1:51822","expires":1700000000,"mac":"<base64>","key":"<base64>"}]}
 //   {"type":"map", "version":N, "peers":[{peer}...], "filter":{filter}}   (full map; includes self)
 //   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...],
 //    "filter":{filter} (only when this node's filter changed)}
@@ -76,11 +76,14 @@ struct EndpointsUpdate {
 struct Ping {};
 struct Pong {};
 // Lets a node use a relay: a MAC by the relay's secret over (node key,
-// expiry), which the relay checks without asking the coordinator.
+// expiry), which the relay checks without asking the coordinator, and the
+// relay's public key, with which the node proves it holds its own private
+// key (relay/credential.hpp). A zero key (older coordinators) cannot be used.
 struct RelayGrant {
   net::Endpoint relay;
   uint64_t expires_unix = 0;
   std::array<uint8_t, 32> mac{};
+  crypto::PublicKey relay_key{};
   bool operator==(const RelayGrant&) const = default;
 };
 struct Welcome {

@@ -134,7 +134,7 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
     if (auto reply = dns.answer_ip_packet(pkt, resolver)) tun->write(*reply);
   };
   plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
-  relay_client = std::make_unique<relay::Client>(device->public_key());
+  relay_client = std::make_unique<relay::Client>(opts.node->key);
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->filter = filter.get();
   plane->start();
@@ -226,7 +226,8 @@ void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from)
     if (!relay_client) return;
     net::Endpoint src;
     bool was_ready = relay_client->ready();
-    auto inner = relay_client->on_message(d, from, monotonic_now(), src);
+    auto now = monotonic_now();
+    auto inner = relay_client->on_message(d, from, now, src);
     if (!inner.empty()) {
       // The payload sits inside our receive buffer: hand it on in place.
       auto off = static_cast<size_t>(inner.data() - d.data());
@@ -235,6 +236,8 @@ void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from)
       if (relay_client->ready()) log::info("relay %s accepted this node", relay_client->relay().str().c_str());
       else log::warn("relay %s: %s", relay_client->relay().str().c_str(), relay_client->last_refusal());
       run_relay_client();  // a lost lease is renewed now, not at the next renewal
+    } else if (relay_client->next_deadline() <= now) {
+      run_relay_client();  // a challenge is answered at once
     }
     return;
   }

@@ -54,6 +54,9 @@ struct CoordinatorRole {
   // The embedded relay listens on UDP port + 2 with this secret (grants in
   // welcomes are MACs under it).
   std::optional<std::array<uint8_t, 32>> relay_secret;
+  // Standalone relays (`ovl relay`) sharing that secret: the map lists them
+  // before the embedded one.
+  std::vector<net::Endpoint> relays;
 };
 
 struct DaemonOptions {

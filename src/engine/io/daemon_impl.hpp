@@ -15,6 +15,7 @@
 #include "engine/io/daemon.hpp"
 #include "engine/io/os_dns.hpp"
 #include "engine/io/packet_plane.hpp"
+#include "engine/io/relay_service.hpp"
 #include "engine/io/udp_socket.hpp"
 #include "engine/dns/responder.hpp"
 #include "engine/nat/discovery.hpp"
@@ -50,17 +51,6 @@ struct StunSocket {
   std::array<uint8_t, 2048> buf{};
   StunSocket(asio::io_context& io, uint16_t port, net::Endpoint adv) : udp(port), wait(io, udp.fd()), advertised(adv) {}
   ~StunSocket() { wait.release(); }
-};
-
-// The embedded relay's socket.
-struct RelaySocket {
-  UdpSocket udp;
-  asio::posix::stream_descriptor wait;
-  relay::Server server;
-  std::array<uint8_t, 65536> buf{};
-  RelaySocket(asio::io_context& io, uint16_t port, const relay::RelaySecret& secret)
-      : udp(port), wait(io, udp.fd()), server(secret) {}
-  ~RelaySocket() { wait.release(); }
 };
 
 struct Daemon::Impl : control::CoordinatorOutput {
@@ -113,7 +103,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   asio::steady_timer accept_retry{io};
   asio::steady_timer preauth_sweep{io};
   std::vector<std::unique_ptr<StunSocket>> stun_sockets;
-  std::unique_ptr<RelaySocket> relay_socket;
+  std::unique_ptr<RelayService> relay_service;  // the embedded relay
 
   // --- local API ---
   std::unique_ptr<asio::local::stream_protocol::acceptor> api;
@@ -153,7 +143,6 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void sweep_preauth();
   void open_stun_socket(uint16_t port);
   void open_relay(uint16_t port);
-  void read_relay();
   void read_stun(StunSocket& s);
   // Answers a STUN Binding request (true if `d` was one).
   bool answer_stun(std::span<const uint8_t> d, const net::Endpoint& from, UdpSocket& via, const net::Endpoint& adv);

@@ -1,5 +1,5 @@
-// The daemon's listening sockets: the coordinator's TCP control port and the
-// local API's unix socket.
+// The daemon's listening sockets: the coordinator's TCP control port, its
+// STUN and embedded relay UDP ports, and the local API's unix socket.
 #include <sys/stat.h>
 
 #include "engine/io/daemon_impl.hpp"
@@ -216,41 +216,24 @@ bool Daemon::Impl::answer_stun(std::span<const uint8_t> d, const net::Endpoint& 
 
 void Daemon::Impl::open_relay(uint16_t port) {
   CoordinatorRole& c = *opts.coordinator;
+  // Configured relays come first (nodes use the first grant); the embedded
+  // one is listed after them, or alone by default.
+  std::vector<net::Endpoint> relays = c.relays;
   try {
-    relay_socket = std::make_unique<RelaySocket>(io, port, *c.relay_secret);
-  } catch (const std::exception& e) {
-    log::warn("no relay: %s", e.what());
-    return;
-  }
-  std::vector<net::Endpoint> eps;
-  for (auto e : c.advertise) {
-    e.port = port;
-    eps.push_back(e);
-  }
-  if (!eps.empty()) coord->set_relays(*c.relay_secret, {eps.front()});
-  coord->on_removed = [this](const crypto::PublicKey& k) { relay_socket->server.revoke(k); };
-  read_relay();
-  log::info("relay listening on UDP port %u", static_cast<unsigned>(port));
-}
-
-void Daemon::Impl::read_relay() {
-  relay_socket->wait.async_wait(asio::posix::descriptor_base::wait_read, [this](const std::error_code& ec) {
-    if (ec) return;
-    RelaySocket& r = *relay_socket;
-    std::vector<relay::Server::Out> out;
-    auto now = monotonic_now();
-    int64_t unix_now = wall_clock_ns() / 1000000000;
-    for (int i = 0; i < 64; ++i) {
-      net::Endpoint from;
-      ssize_t n = r.udp.recv(r.buf, from);
-      if (n < 0) break;
-      r.server.on_datagram({r.buf.data(), static_cast<size_t>(n)}, from, now, unix_now, out);
-      for (auto& o : out) r.udp.send(o.to, o.bytes);
-      out.clear();
+    net::Endpoint listen{net::IpAddr{}, port};
+    relay_service = std::make_unique<RelayService>(io, listen, *c.relay_secret, stun_advertised(port));
+    relay_service->start();
+    if (!c.advertise.empty()) {
+      net::Endpoint e = c.advertise.front();
+      e.port = port;
+      relays.push_back(e);
     }
-    r.server.expire(now);
-    read_relay();
-  });
+    coord->on_removed = [this](const crypto::PublicKey& k) { relay_service->server().revoke(k); };
+    log::info("relay listening on UDP port %u", static_cast<unsigned>(port));
+  } catch (const std::exception& e) {
+    log::warn("no embedded relay: %s", e.what());
+  }
+  if (!relays.empty()) coord->set_relays(*c.relay_secret, relays);
 }
 
 // ---- local API ----

@@ -25,7 +25,7 @@ void grow_buffers(int fd) {
 
 }  // namespace
 
-UdpSocket::UdpSocket(uint16_t port) {
+UdpSocket::UdpSocket(uint16_t port, std::optional<net::IpAddr> bind_ip) {
   fd_ = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   v6_ = fd_ >= 0;
   if (fd_ < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT))
@@ -41,7 +41,10 @@ UdpSocket::UdpSocket(uint16_t port) {
     grow_buffers(fd_);
     sockaddr_storage ss{};
     socklen_t len;
-    if (v6_) {
+    if (bind_ip) {
+      len = to_sockaddr({*bind_ip, port}, v6_, ss);
+      if (!len) err = EAFNOSUPPORT;
+    } else if (v6_) {
       auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
       s6->sin6_family = AF_INET6;
       s6->sin6_addr = in6addr_any;
@@ -54,7 +57,8 @@ UdpSocket::UdpSocket(uint16_t port) {
       s4->sin_port = htons(port);
       len = sizeof *s4;
     }
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    if (err) {
+    } else if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
       err = errno;
     } else {
       len = sizeof ss;
@@ -65,7 +69,9 @@ UdpSocket::UdpSocket(uint16_t port) {
   if (err) {
     ::close(fd_);
     throw std::system_error(err, std::generic_category(),
-                            port ? "cannot bind UDP port " + std::to_string(port) : "cannot bind a UDP port");
+                            bind_ip ? "cannot bind UDP " + net::Endpoint{*bind_ip, port}.str()
+                            : port  ? "cannot bind UDP port " + std::to_string(port)
+                                    : "cannot bind a UDP port");
   }
 }
 

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "engine/net/ip.hpp"
@@ -20,9 +21,10 @@ namespace ovl::io {
 
 class UdpSocket {
  public:
-  // Binds the wildcard address on `port` (0 = let the kernel choose).
-  // Throws std::system_error, e.g. "cannot bind UDP port 51820: Address already in use".
-  explicit UdpSocket(uint16_t port);
+  // Binds the wildcard address (or `bind_ip`) on `port` (0 = let the kernel
+  // choose). Throws std::system_error, e.g. "cannot bind UDP port 51820:
+  // Address already in use".
+  explicit UdpSocket(uint16_t port, std::optional<net::IpAddr> bind_ip = std::nullopt);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
