@@ -85,7 +85,7 @@ void Daemon::Impl::start_node() {
 void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   if (plane) return;
   NodeRole& n = *opts.node;
-  tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
+  tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu, offloads_from_env().tso);
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
   // Peer names: queries to the resolver address arrive on TUN and are
   // answered from the network map.

@@ -38,7 +38,7 @@ struct Keypair {
 };
 
 // Plaintext length after WireGuard's padding to a multiple of 16.
-inline size_t padded_len(size_t len) { return (len + 15) & ~size_t(15); }
+constexpr size_t padded_len(size_t len) { return (len + 15) & ~size_t(15); }
 
 // Encrypts pkt[0..len) in place into a transport message that starts
 // kTransportHeaderSize bytes before pkt. pkt must have room for
