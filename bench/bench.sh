@@ -14,6 +14,9 @@
 # RTT (20 x 50 ms) and the first ping's time including the handshake. Prints a table, the
 # ratio ovl / wireguard-go, and one machine-readable RESULT line. Not a pass/fail test.
 # OVL_BIN selects ovl (default build/ovl); rows whose tunnel cannot start say n/a.
+# OVL_VARIANTS="off tso gso,gro" adds one ovl row per word, run with OVL_OFFLOAD=word
+# (which offloads the data plane may use; see src/engine/io/system_env.hpp), to show
+# what each technique gives in the same run.
 # shellcheck source=tests/e2e/lib.sh disable=SC2154,SC2015  # keys come from *_keypair (printf -v)
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 
@@ -95,6 +98,8 @@ tunnel_row() {
   measure "$name" 10.100.0.2 "$pa" "$pb"
 }
 
+env_row() { export OVL_OFFLOAD=$1; shift; "$@"; }  # only inside row's subshell
+
 # Each row runs in a subshell: a tunnel that fails to start costs its row, not the bench.
 # The subshell's tunnels are stopped by killing what it left in the namespaces.
 row() {
@@ -113,7 +118,9 @@ row() {
   done
   wait_for no_tunnels --timeout 10 || fail "tunnels of row $name did not stop"
 }
-no_tunnels() { link_gone a tun0 && link_gone b tun0; }
+# A tunnel's device can be gone a moment before its UDP port is free; the next row binds it.
+no_tunnels() { link_gone a tun0 && link_gone b tun0 && port_free a && port_free b; }
+port_free() { [ -z "$(nsx "$1" ss -Hlun 'sport = :51820')" ]; }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "bench: ${T}s per direction, 1 TCP stream, $(nproc) CPUs, kernel $(uname -r), load $LOAD0"
@@ -121,6 +128,9 @@ row raw-veth measure raw-veth 10.77.0.2
 row wireguard-go tunnel_row wireguard-go wggo wggo
 if [ -x "$OVL_BIN" ]; then
   row ovl tunnel_row ovl ovl ovl
+  for v in ${OVL_VARIANTS:-}; do
+    row "ovl[$v]" env_row "$v" tunnel_row "ovl[$v]" ovl ovl
+  done
   if [ $MIXED = 1 ]; then row "ovl->wg-go" tunnel_row "ovl->wg-go" ovl wggo; fi
 else
   log "no ovl binary at $OVL_BIN: ovl rows skipped"
@@ -137,8 +147,8 @@ print(f"ovl bench: iperf3 TCP 1 stream, {T}s each way; ping 20x; MTU 1420 in tun
 print(f"(load average before -> after: {load}; other work on the machine skews the numbers)")
 print(f"(wireguard-go: {wgv or 'unknown version'}; CPU = tunnel process, % of one core, sender/receiver)")
 hdr = ("path", "a->b Gbit/s", "retr", "CPU% a/b", "b->a Gbit/s", "retr", "CPU% a/b", "RTT ms", "1st ping ms")
-fmt = "{:<13} {:>11} {:>6} {:>9} {:>11} {:>6} {:>9} {:>7} {:>11}"
-print(fmt.format(*hdr)); print("-" * 92)
+fmt = "{:<15} {:>11} {:>6} {:>9} {:>11} {:>6} {:>9} {:>7} {:>11}"
+print(fmt.format(*hdr)); print("-" * 94)
 by = {}
 for r in rows:
     name = r[0]
