@@ -46,12 +46,15 @@ PacketPlane::PacketPlane(asio::io_context& io, wg::Device& dev, tun::TunDevice& 
       tx_(new uint8_t[kTxArena]),
       pending_(new Pending[kMaxPending]),
       rx_(new uint8_t[kRxSlots * kRxSlot]),
+      rx_items_(new RxItem[kMaxRxItems]),
       gro_(std::make_unique<net::TcpCoalescer>()) {
   static_assert(kTxArena >= 2 * kReadNeed);
   const Offloads o = offloads_from_env();
   udp.enable_offloads(o.gso, o.gro);
-  log::debug("data plane: TUN %s, TSO %s; UDP GSO %s, GRO %s", tun.vnet_hdr() ? "virtio header" : "plain",
-             tun.tso() ? "on" : "off", udp.gso() ? "on" : "off", udp.gro() ? "on" : "off");
+  pool_ = std::make_unique<WorkerPool>(o.mt ? WorkerPool::default_workers() : 0);
+  log::info("data plane: TUN %s, TSO %s; UDP GSO %s, GRO %s; %u crypto worker thread(s)",
+            tun.vnet_hdr() ? "with virtio header" : "plain", tun.tso() ? "on" : "off", udp_.gso() ? "on" : "off",
+            udp_.gro() ? "on" : "off", pool_->workers());
 }
 
 PacketPlane::~PacketPlane() {
@@ -72,6 +75,21 @@ void PacketPlane::send_udp(const net::Endpoint& to, std::span<const uint8_t> dat
     return;
   }
   send_now(to, datagram);
+}
+
+void PacketPlane::send_transport(const net::Endpoint& to, wg::Keypair& kp, uint64_t counter, uint8_t* pkt,
+                                 size_t len) {
+  if (!in_tx(pkt) || n_pending_ == kMaxPending || (virtual_send && relay::is_virtual_endpoint(to)))
+    return Output::send_transport(to, kp, counter, pkt, len);  // sealed and sent now
+  Pending& e = pending_[n_pending_++];
+  e.to = to;
+  e.data = pkt - wg::kTransportHeaderSize;
+  e.len = sealed_footprint(len);
+  e.seal = true;
+  e.remote_index = kp.remote_index;
+  e.counter = counter;
+  e.inner_len = len;
+  e.key = kp.send_key;
 }
 
 void PacketPlane::send_now(const net::Endpoint& to, std::span<const uint8_t> datagram) {
@@ -115,6 +133,15 @@ void PacketPlane::flush_tun() {
 // endpoint that lie back to back with equal sizes (the last may be shorter)
 // becomes one UDP GSO message.
 void PacketPlane::flush_tx() {
+  auto seal = [this](size_t i) {
+    Pending& e = pending_[i];
+    if (!e.seal) return;
+    wg::seal_transport(e.key, e.remote_index, e.counter, const_cast<uint8_t*>(e.data) + wg::kTransportHeaderSize,
+                       e.inner_len);
+    crypto::wipe(e.key.data(), e.key.b.size());
+    e.seal = false;
+  };
+  pool_->run(n_pending_, seal);
   std::array<UdpSocket::TxMsg, UdpSocket::kMaxBatch> msgs;
   int nm = 0;
   const bool gso = udp_.gso();
@@ -196,27 +223,62 @@ void PacketPlane::on_udp_readable() {
       log_sometimes(++stats_.udp_rx_errors, "UDP receive failed", got);
       continue;
     }
+    size_t n = 0;
     for (int j = 0; j < got; ++j) {
       UdpSocket::RxMsg& m = rx_msgs_[j];
       if (m.truncated) {
         ++stats_.udp_rx_errors;  // larger than any WireGuard datagram we accept
         continue;
       }
+      // With GRO one buffer holds datagrams of `segment` bytes (the last
+      // may be shorter); without, exactly one (possibly empty) datagram.
       const size_t seg = m.segment ? m.segment : m.len;
-      for (size_t off = 0; off < m.len || (off == 0 && m.len == 0); off += seg) {
-        ++stats_.udp_rx;
-        std::span<uint8_t> d(m.buf.data() + off, std::min(seg, m.len - off));
-        if (other_udp && !wg::is_wireguard_message(d)) other_udp(d, m.from);
-        else dev_.on_udp(d, m.from, now, *this);
-        if (seg == 0) break;
-      }
+      size_t off = 0;
+      do {
+        RxItem& it = rx_items_[n++];
+        it.d = {m.buf.data() + off, std::min(seg, m.len - off)};
+        it.from = &m.from;
+        off += seg;
+      } while (off < m.len && n < kMaxRxItems);
     }
+    stats_.udp_rx += n;
+    dispatch_rx(n, now);
     flush_tun();
     if (got < kRxSlots) break;
   }
   flush_tx();
   rearm();
   wait_udp();
+}
+
+void PacketPlane::dispatch_rx(size_t n, wg::Time now) {
+  size_t to_open = 0;
+  for (size_t i = 0; i < n; ++i) {
+    RxItem& it = rx_items_[i];
+    it.opened = (!other_udp || wg::is_wireguard_message(it.d)) && dev_.transport_recv_key(it.d, now, it.key);
+    to_open += it.opened;
+  }
+  if (to_open > 1) {
+    auto open = [this](size_t i) {
+      RxItem& it = rx_items_[i];
+      if (it.opened) it.authentic = wg::decrypt_transport(it.key, it.d);
+    };
+    pool_->run(n, open);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    RxItem& it = rx_items_[i];
+    if (it.opened && to_open > 1) {
+      dev_.on_opened_transport(it.d, it.key, it.authentic, *it.from, now, *this);
+      crypto::wipe(it.key.data(), it.key.b.size());
+      continue;
+    }
+    if (it.opened) crypto::wipe(it.key.data(), it.key.b.size());  // a lone one: decrypted inline below
+    if (other_udp && !wg::is_wireguard_message(it.d)) {
+      other_udp(it.d, *it.from);
+    } else {
+      dev_.on_udp(it.d, *it.from, now, *this);
+    }
+  }
 }
 
 void PacketPlane::to_device(std::span<uint8_t> pkt, wg::Time now) {

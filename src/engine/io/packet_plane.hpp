@@ -30,6 +30,7 @@
 
 #include "engine/io/loop_stats.hpp"
 #include "engine/io/udp_socket.hpp"
+#include "engine/io/worker_pool.hpp"
 #include "engine/net/gro.hpp"
 #include "engine/wg/device.hpp"
 #include "tun/tun_device.hpp"
@@ -62,12 +63,17 @@ class PacketPlane final : public wg::Output {
   // else (handshakes, staged packets, relayed input) goes out at once.
   void send_udp(const net::Endpoint& to, std::span<const uint8_t> datagram) override;
   void write_tun(std::span<const uint8_t> packet) override;
+  // Transport messages for packets in the tx arena are sealed in flush_tx,
+  // the whole batch at once on the worker pool.
+  void send_transport(const net::Endpoint& to, wg::Keypair& kp, uint64_t counter, uint8_t* pkt,
+                      size_t len) override;
 
  private:
   static constexpr size_t kTxArena = 512 * 1024;
   static constexpr int kRxSlots = 16;
   static constexpr size_t kRxSlot = 65536;
   static constexpr size_t kMaxPending = 1024;
+  static constexpr size_t kMaxRxItems = kRxSlots * 64;  // UDP GRO merges at most 64 datagrams
   static constexpr size_t kGsoMaxBytes = 65000;  // under the 64 KB IP limit with headers
   static constexpr size_t kGsoMaxSegments = 64;
 
@@ -81,6 +87,7 @@ class PacketPlane final : public wg::Output {
   void flush_tx();
   void send_msgs(const UdpSocket::TxMsg* msgs, int n);
   void flush_tun();
+  void dispatch_rx(size_t n, wg::Time now);
   bool in_tx(const uint8_t* p) const { return p >= tx_.get() && p < tx_.get() + kTxArena; }
   bool in_rx(const uint8_t* p) const { return p >= rx_.get() && p < rx_.get() + kRxSlots * kRxSlot; }
 
@@ -104,17 +111,34 @@ class PacketPlane final : public wg::Output {
   size_t tx_used_ = 0;
   struct Pending {
     net::Endpoint to;
-    const uint8_t* data;
+    const uint8_t* data;  // the datagram (once sealed)
     size_t len;
+    // Still to seal: the inner packet is at data + 16, inner_len bytes.
+    bool seal = false;
+    uint32_t remote_index = 0;
+    uint64_t counter = 0;
+    size_t inner_len = 0;
+    crypto::SecretKey key;  // wiped after use
   };
   std::unique_ptr<Pending[]> pending_;
   size_t n_pending_ = 0;
   bool gso_warned_ = false;
 
-  // UDP -> TUN.
+  // UDP -> TUN. Each round's datagrams are listed first; transport
+  // messages for live sessions are decrypted in parallel, then all are
+  // handed to the device in arrival order.
   std::unique_ptr<uint8_t[]> rx_;
   std::array<UdpSocket::RxMsg, kRxSlots> rx_msgs_;
+  struct RxItem {
+    std::span<uint8_t> d;
+    const net::Endpoint* from;
+    bool opened = false;     // decrypted in parallel (key says with what)
+    bool authentic = false;
+    crypto::SecretKey key;
+  };
+  std::unique_ptr<RxItem[]> rx_items_;
   std::unique_ptr<net::TcpCoalescer> gro_;
+  std::unique_ptr<WorkerPool> pool_;
 };
 
 }  // namespace ovl::io

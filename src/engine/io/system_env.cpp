@@ -41,7 +41,7 @@ Offloads offloads_from_env() {
     }
     return false;
   };
-  return {has("tso"), has("gso"), has("gro")};
+  return {has("tso"), has("gso"), has("gro"), has("mt")};
 }
 
 }  // namespace ovl::io
