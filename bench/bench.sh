@@ -67,10 +67,17 @@ env_row() { export OVL_OFFLOAD=$1; shift; "$@"; }  # only inside row's subshell
 row() {
   local name=$1; shift
   rm -f "$WORK/.err"
+  # Without the ERR trap (lib.sh's lab_err would end the whole bench): a failed row
+  # prints its reason and says n/a.
+  # (Not `( ... ) || rc=$?`: inside an || list, set -e would be ignored in the subshell.)
+  local saved_trap rc
+  saved_trap=$(trap -p ERR)
+  trap - ERR
   set +e
   ( set -e; "$@" )
-  local rc=$?
+  rc=$?
   set -e
+  eval "$saved_trap"
   [ $rc = 0 ] || { grep -q "^$name " "$RES" || echo "$name n/a" >>"$RES"; }
   local p n
   for n in a b; do
