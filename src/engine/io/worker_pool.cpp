@@ -31,7 +31,7 @@ void WorkerPool::work(Call call, void* ctx, size_t n) {
 }
 
 void WorkerPool::run_erased(size_t n, Call call, void* ctx) {
-  if (threads_.empty() || n <= kChunk) {
+  if (threads_.empty() || n < kMinParallel) {
     for (size_t i = 0; i < n; ++i) call(ctx, i);
     return;
   }

@@ -44,6 +44,9 @@ class WorkerPool {
   void loop();
 
   static constexpr size_t kChunk = 4;
+  // Smaller batches run inline: waking a worker (a futex call, a context
+  // switch on a busy machine) costs more than sealing a few packets.
+  static constexpr size_t kMinParallel = 16;
   std::vector<std::thread> threads_;
   std::mutex m_;
   std::condition_variable cv_;
