@@ -1,6 +1,7 @@
 #include "engine/control/coordinator.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "engine/crypto/blake2s.hpp"
 #include "engine/log.hpp"
@@ -36,6 +37,30 @@ Coordinator::Coordinator(Registry& reg, const crypto::SecretKey& key, crypto::Rn
       advertise_(std::move(advertise)) {}
 
 Coordinator::~Coordinator() = default;
+
+template <class F>
+void Coordinator::best_effort(const char* what, F&& write) {
+  try {
+    write();
+  } catch (const std::exception& e) {
+    log::warn("could not save %s: %s", what, e.what());
+  }
+}
+
+namespace {
+// What a node is told when its enrollment could not be stored. The store's
+// own message (with the coordinator's paths) stays in the coordinator's log.
+std::string storage_refusal(const std::exception& e) {
+  std::string w = e.what();
+  for (auto& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  auto has = [&](const char* s) { return w.find(s) != std::string::npos; };
+  const char* why = has("full") || has("no space")          ? "its disk is full"
+                    : has("readonly") || has("read-only") ? "its disk is read-only"
+                                                          : "its state database failed";
+  return std::string("the coordinator cannot record new nodes right now (") + why +
+         "); the invite was not used, try again later";
+}
+}  // namespace
 
 size_t Coordinator::connected() const { return online_.size(); }
 
@@ -94,7 +119,7 @@ void Coordinator::on_disconnect(ConnId id, CoordinatorOutput& out) {
   if (o == online_.end() || o->second != id) return;  // replaced by a newer link
   online_.erase(o);
   int64_t now = wall_ns_() / 1000000000;
-  reg_.touch(*node, now);
+  best_effort("when a node was last seen", [&] { reg_.touch(*node, now); });
   offline_since_[*node] = now;
   for (auto& n : reg_.nodes())
     if (n.id == *node) {
@@ -141,7 +166,7 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
   if (!c.node) return fail(c, "protocol", "the first message must be hello", out);
   if (std::holds_alternative<Ping>(m)) return send(c, encode(Pong{}), out);
   if (auto* u = std::get_if<EndpointsUpdate>(&m)) {
-    reg_.set_endpoints(*c.node, candidates(c, u->endpoints, u->reflexive));
+    best_effort("a node's endpoints", [&] { reg_.set_endpoints(*c.node, candidates(c, u->endpoints, u->reflexive)); });
     if (auto n = reg_.node_by_key(c.ch->remote_key())) {
       Delta d;
       d.upsert.push_back(peer_info(*n));
@@ -168,7 +193,13 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
     req.secret_hash = crypto::blake2s({std::span<const uint8_t>(
         reinterpret_cast<const uint8_t*>(secret->data()), secret->size())});
     crypto::wipe(secret->data(), secret->size());
-    auto r = reg_.enroll(req, now);
+    std::variant<NodeRecord, EnrollError> r;
+    try {
+      r = reg_.enroll(req, now);  // one transaction: on failure the invite stays unused
+    } catch (const std::exception& e) {
+      log::warn("enrollment from %s not stored: %s", c.remote.str().c_str(), e.what());
+      return fail(c, "unavailable", storage_refusal(e), out);
+    }
     if (auto* e = std::get_if<EnrollError>(&r)) {
       static const char* codes[] = {"unknown_invite", "expired", "revoked", "used_up", "network_full", "name_taken"};
       log::info("enrollment from %s refused: %s", c.remote.str().c_str(), describe(*e));
@@ -187,8 +218,10 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   // first candidate: behind a port-preserving NAT it is the public mapping.
   c.listen_port = h.listen_port;
   auto eps = candidates(c, h.endpoints, h.reflexive);
-  reg_.set_endpoints(node->id, eps);
-  reg_.touch(node->id, now);
+  best_effort("a node's endpoints", [&] {
+    reg_.set_endpoints(node->id, eps);
+    reg_.touch(node->id, now);
+  });
   node->endpoints = eps;
   c.node = node->id;
 
@@ -237,7 +270,7 @@ CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {
   t.endpoints = advertise_;
   CreatedInvite r{encode_token(t), rec};
   crypto::wipe(t.secret.data(), t.secret.size());
-  reg_.log_event("invite_created", "invite " + rec.id, wall_ns_() / 1000000000);
+  best_effort("the audit log", [&] { reg_.log_event("invite_created", "invite " + rec.id, wall_ns_() / 1000000000); });
   return r;
 }
 
@@ -261,7 +294,8 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
     err = "could not remove node \"" + which + "\"";
     return false;
   }
-  reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000);
+  // The removal is stored: the rest must happen whatever the audit log says.
+  best_effort("the audit log", [&] { reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000); });
   if (on_removed) on_removed(n->public_key);
   if (auto o = online_.find(n->id); o != online_.end()) {
     if (auto c = conns_.find(o->second); c != conns_.end())
@@ -312,7 +346,7 @@ void Coordinator::expire_ephemeral(int64_t grace_s, CoordinatorOutput& out) {
     if (now - since < grace_s) continue;
     std::string err;
     log::info("removing ephemeral node %s, offline for %lld s", n.name.c_str(), static_cast<long long>(now - since));
-    remove_node(n.name, out, err);
+    best_effort("the removal of an ephemeral node", [&] { remove_node(n.name, out, err); });
   }
 }
 
