@@ -119,7 +119,7 @@ void Daemon::Impl::start_node() {
 void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   if (plane) return;
   NodeRole& n = *opts.node;
-  tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
+  tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu, offloads_from_env().tso);
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
   // IPv6 inside the overlay: every node's address lies in subnet 0 of the
   // network's ULA /48, so one /64 on the device routes to all of them.
