@@ -14,6 +14,7 @@
 # RTT (20 x 50 ms) and the first ping's time including the handshake. Prints a table, the
 # ratio ovl / wireguard-go, and one machine-readable RESULT line. Not a pass/fail test.
 # OVL_BIN selects ovl (default build/ovl); rows whose tunnel cannot start say n/a.
+# Then the coordinator table from ovl-coord-bench (OVL_COORD_NODES, default 1000,10000).
 # shellcheck source=tests/e2e/lib.sh disable=SC2154,SC2015  # keys come from *_keypair (printf -v)
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 
@@ -167,3 +168,16 @@ else:
     print("ratio ovl / wireguard-go: n/a (no ovl result)")
 print("RESULT " + " ".join(f"{k}={v}" for k, v in res.items()))
 PY
+
+# The coordinator table (bench/coord_load.cpp, README "Coordinator scale"):
+# N simulated nodes over real control links on loopback, after the tunnels
+# are done. OVL_COORD_NODES picks the sizes (default 1000,10000; empty skips).
+COORD_NODES=${OVL_COORD_NODES-1000,10000}
+COORD_BENCH=$(dirname "$OVL_BIN")/ovl-coord-bench
+if [ -n "$COORD_NODES" ]; then
+  if [ -x "$COORD_BENCH" ] && [ -x "$OVL_BIN" ]; then
+    "$COORD_BENCH" --nodes "$COORD_NODES" --ovl "$OVL_BIN" || log "the coordinator bench failed"
+  else
+    log "no $COORD_BENCH: coordinator table skipped"
+  fi
+fi
