@@ -1,6 +1,6 @@
 // ovl-coord-bench: how the coordinator holds up under N nodes.
 //
-//   ovl-coord-bench [--nodes 1000,10000] [--ovl build/ovl] [--window 256]
+//   ovl-coord-bench [--nodes 1000,10000] [--ovl build/ovl] [--window 128]
 //                   [--timeout 600] [--check] [--json]
 //
 // For each N: starts `ovl coordinator` (the product binary) with a temporary
@@ -54,7 +54,7 @@ bool interrupted() { return g_interrupted != 0; }
 struct Options {
   std::vector<size_t> sizes{1000, 10000};
   std::string ovl = "build/ovl";
-  size_t window = 256;
+  size_t window = 128;
   int timeout_s = 600;
   bool check = false, json_out = false;
 };
@@ -116,7 +116,7 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--json") {
       o.json_out = true;
     } else if (a == "-h" || a == "--help") {
-      std::printf("ovl-coord-bench [--nodes 1000,10000] [--ovl build/ovl] [--window 256] [--timeout 600] [--check] "
+      std::printf("ovl-coord-bench [--nodes 1000,10000] [--ovl build/ovl] [--window 128] [--timeout 600] [--check] "
                   "[--json]\n");
       std::exit(0);
     } else {
@@ -433,8 +433,8 @@ void print_table(const std::vector<Result>& rs) {
   for (auto& r : rs) {
     std::printf("RESULT n=%zu enrolled=%zu enroll_per_s=%.0f", r.n, r.enrolled, r.enroll_per_s);
     for (auto& c : r.changes)
-      std::printf(" %s_p50_ms=%.1f %s_max_ms=%.1f %s_reached=%zu/%zu", c.what.c_str(), c.p50_ms, c.what.c_str(),
-                  c.max_ms, c.what.c_str(), c.got, c.expected);
+      std::printf(" %s_p50_ms=%.1f %s_max_ms=%.1f %s_reached=%zu/%zu %s_cpu_ms=%.0f", c.what.c_str(), c.p50_ms,
+                  c.what.c_str(), c.max_ms, c.what.c_str(), c.got, c.expected, c.what.c_str(), c.cpu_ms);
     std::printf(" rss_mb=%.1f peak_mb=%.1f cpu_s=%.1f\n", r.rss_mb, r.peak_mb, r.cpu_total_s);
   }
 }

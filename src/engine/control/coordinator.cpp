@@ -425,14 +425,21 @@ std::vector<NodeView> Coordinator::nodes() {
 
 void Coordinator::expire_ephemeral(int64_t grace_s, CoordinatorOutput& out) {
   int64_t now = wall_ns_() / 1000000000;
-  for (auto& n : reg_.nodes()) {
+  // From the in-memory map, not a registry scan every 30 s. A node seen
+  // online by this process has its offline time in offline_since_; for the
+  // others the record's last_seen, as loaded, is current.
+  std::vector<std::pair<std::string, int64_t>> expired;
+  for (auto& [id, p] : peers()) {
+    const NodeRecord& n = p.rec;
     if (!n.ephemeral || online_.count(n.id)) continue;
     auto it = offline_since_.find(n.id);
     int64_t since = it != offline_since_.end() ? it->second : (n.last_seen_unix ? n.last_seen_unix : n.created_unix);
-    if (now - since < grace_s) continue;
+    if (now - since >= grace_s) expired.emplace_back(n.name, now - since);
+  }
+  for (auto& [name, offline] : expired) {
     std::string err;
-    log::info("removing ephemeral node %s, offline for %lld s", n.name.c_str(), static_cast<long long>(now - since));
-    remove_node(n.name, out, err);
+    log::info("removing ephemeral node %s, offline for %lld s", name.c_str(), static_cast<long long>(offline));
+    remove_node(name, out, err);
   }
 }
 
