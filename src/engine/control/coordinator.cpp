@@ -7,6 +7,10 @@
 
 namespace ovl::control {
 
+namespace {
+constexpr std::string_view kMapHead = "{\"peers\":[";
+}  // namespace
+
 struct Coordinator::Conn {
   ConnId id;
   net::Endpoint remote;
@@ -150,7 +154,7 @@ void Coordinator::upsert_peer(const NodeRecord& rec) {
   // A new node has the highest id: its JSON goes at the end of the cached
   // map body. Any other change makes the body stale (rebuilt on demand).
   if (added && map_body_valid_ && std::next(it) == ps.end()) {
-    if (!map_body_.empty()) map_body_ += ',';
+    if (map_body_.size() > kMapHead.size()) map_body_ += ',';
     map_body_ += p.json;
   } else {
     map_body_valid_ = false;
@@ -184,28 +188,23 @@ void Coordinator::remove_peer(int64_t id) {
 }
 
 // {"peers":[...],"type":"map","version":N}: the keys in the order nlohmann
-// writes them, around the cached body (the peers' stored JSON, joined). A
-// storm of joins only appends to the body; other changes rebuild it once,
-// at the next full map.
-std::string Coordinator::full_map_json(uint64_t version) {
+// writes them. map_body_ holds the head and every peer's stored JSON; the
+// tail is appended for the send and cut off again, so a full map costs no
+// copy of its megabytes. A storm of joins only appends to the body; other
+// changes rebuild it once, at the next full map.
+void Coordinator::send_full_map(Conn& c, uint64_t version, CoordinatorOutput& out) {
   if (!map_body_valid_) {
-    auto& ps = peers();
-    map_body_.clear();
-    for (auto& [id, p] : ps) {
-      if (!map_body_.empty()) map_body_ += ',';
+    map_body_ = kMapHead;
+    for (auto& [id, p] : peers()) {
+      if (map_body_.size() > kMapHead.size()) map_body_ += ',';
       map_body_ += p.json;
     }
     map_body_valid_ = true;
   }
-  std::string v = std::to_string(version);
-  std::string j;
-  j.reserve(map_body_.size() + v.size() + 40);
-  j += "{\"peers\":[";
-  j += map_body_;
-  j += "],\"type\":\"map\",\"version\":";
-  j += v;
-  j += '}';
-  return j;
+  size_t body = map_body_.size();
+  map_body_ += "],\"type\":\"map\",\"version\":" + std::to_string(version) + "}";
+  send(c, map_body_, out);
+  map_body_.resize(body);
 }
 
 void Coordinator::flush_deltas(CoordinatorOutput& out) {
@@ -335,7 +334,7 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   // skips this link unless more changes were queued after this map.
   c.map_version = version_ + (deltas_pending() ? 1 : 0);
   c.map_seq = change_seq_;
-  send(c, full_map_json(c.map_version), out);
+  send_full_map(c, c.map_version, out);
 }
 
 CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {

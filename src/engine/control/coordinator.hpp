@@ -114,7 +114,7 @@ class Coordinator {
   void maybe_flush(CoordinatorOutput& out) {
     if (!defer_) flush_deltas(out);
   }
-  std::string full_map_json(uint64_t version);
+  void send_full_map(Conn& c, uint64_t version, CoordinatorOutput& out);
   void flush_one(CoordinatorOutput& out);
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
@@ -134,7 +134,7 @@ class Coordinator {
   std::map<int64_t, int64_t> offline_since_;     // ephemeral bookkeeping (unix s)
   uint64_t version_ = 1;
   std::optional<std::map<int64_t, Peer>> peers_;
-  std::string map_body_;  // the peers' JSON joined by commas, when valid
+  std::string map_body_;  // {"peers":[ and the peers' JSON joined by commas, when valid
   bool map_body_valid_ = false;
   std::set<int64_t> pending_up_;               // node ids in the next delta
   std::vector<crypto::PublicKey> pending_rm_;  // keys removed in the next delta

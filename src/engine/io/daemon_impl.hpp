@@ -34,6 +34,7 @@ struct ControlConn {
   tcp::socket sock;
   std::deque<std::vector<uint8_t>> wq;  // pending writes, in order
   size_t queued = 0;                    // bytes in wq
+  size_t wq_off = 0;                    // bytes of wq.front() already written
   bool writing = false;
   bool close_after_flush = false;
   bool preauth = true;  // counted in Impl::preauth_count until its hello is accepted

@@ -2,6 +2,8 @@
 // local API's unix socket.
 #include <sys/stat.h>
 
+#include <ctime>
+
 #include "engine/io/daemon_impl.hpp"
 #include "engine/io/system_env.hpp"
 #include "engine/nat/stun.hpp"
@@ -21,9 +23,17 @@ constexpr size_t kMaxPreauth = 512;
 // Deltas go out at most this often: a single change leaves at once (after
 // the input already queued), a storm of joins is coalesced into a few
 // broadcasts a second instead of one O(N) broadcast per join. The gap also
-// grows to twice the time the last broadcast took, so with 10,000 links
-// broadcasting never takes more than a third of the loop.
+// grows to twice the CPU time the last broadcast took, so with 10,000 links
+// broadcasting never takes more than a third of the loop. CPU time, not wall
+// time: on a machine shared with other work, wall time would stretch the
+// gap and delay the next change for nothing.
 constexpr auto kDeltaGap = 100ms;
+
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
 }  // namespace
 
 // ---- coordinator role ----
@@ -129,10 +139,10 @@ void Daemon::Impl::schedule_delta_flush() {
   delta_flush_scheduled = true;
   auto run = [this] {
     delta_flush_scheduled = false;
-    auto start = std::chrono::steady_clock::now();
+    auto cpu = thread_cpu_time();
     coord->flush_deltas(*this);
     last_delta_flush = std::chrono::steady_clock::now();
-    delta_gap = std::max<std::chrono::steady_clock::duration>(kDeltaGap, 2 * (last_delta_flush - start));
+    delta_gap = std::max<std::chrono::steady_clock::duration>(kDeltaGap, 2 * (thread_cpu_time() - cpu));
     schedule_delta_flush();  // links dropped while writing queued their departure
   };
   auto next = last_delta_flush + delta_gap;
@@ -173,7 +183,7 @@ void Daemon::Impl::write_owned(control::ConnId id, std::vector<uint8_t> bytes) {
       if (c.close_after_flush) drop_later();
       return;
     }
-    bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    c.wq_off = n;  // the rest of a megabyte map is not moved, just pointed past
   }
   c.queued += bytes.size();
   c.wq.push_back(std::move(bytes));
@@ -192,13 +202,16 @@ void Daemon::Impl::close(control::ConnId id) {
 void Daemon::Impl::flush_control(ControlConn& c) {
   if (c.writing || c.wq.empty()) return;
   c.writing = true;
-  asio::async_write(c.sock, asio::buffer(c.wq.front()), [this, id = c.id](const std::error_code& ec, size_t) {
+  auto& front = c.wq.front();
+  asio::const_buffer buf(front.data() + c.wq_off, front.size() - c.wq_off);
+  asio::async_write(c.sock, buf, [this, id = c.id](const std::error_code& ec, size_t) {
     auto it = conns.find(id);
     if (it == conns.end()) return;
     ControlConn& c = *it->second;
     c.writing = false;
     if (ec) return drop_control(id);
     c.queued -= c.wq.front().size();
+    c.wq_off = 0;
     c.wq.pop_front();
     if (c.wq.empty() && c.close_after_flush) return drop_control(id);
     flush_control(c);
