@@ -2,6 +2,7 @@
 // local API's unix socket.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "engine/io/daemon_impl.hpp"
@@ -23,11 +24,13 @@ constexpr size_t kMaxPreauth = 512;
 // Deltas go out at most this often: a single change leaves at once (after
 // the input already queued), a storm of joins is coalesced into a few
 // broadcasts a second instead of one O(N) broadcast per join. The gap also
-// grows to twice the CPU time the last broadcast took, so with 10,000 links
-// broadcasting never takes more than a third of the loop. CPU time, not wall
-// time: on a machine shared with other work, wall time would stretch the
-// gap and delay the next change for nothing.
+// grows to four times the CPU time the last broadcast took (~0.1 s for
+// 10,000 links), so broadcasting takes at most a fifth of the loop, up to a
+// second, well inside the 2 s a change may take to reach every node. CPU
+// time, not wall time: on a machine shared with other work, wall time would
+// stretch the gap and delay the next change for nothing.
 constexpr auto kDeltaGap = 100ms;
+constexpr auto kMaxDeltaGap = 1s;
 
 std::chrono::nanoseconds thread_cpu_time() {
   timespec ts{};
@@ -142,7 +145,7 @@ void Daemon::Impl::schedule_delta_flush() {
     auto cpu = thread_cpu_time();
     coord->flush_deltas(*this);
     last_delta_flush = std::chrono::steady_clock::now();
-    delta_gap = std::max<std::chrono::steady_clock::duration>(kDeltaGap, 2 * (thread_cpu_time() - cpu));
+    delta_gap = std::clamp<std::chrono::steady_clock::duration>(4 * (thread_cpu_time() - cpu), kDeltaGap, kMaxDeltaGap);
     schedule_delta_flush();  // links dropped while writing queued their departure
   };
   auto next = last_delta_flush + delta_gap;
