@@ -58,6 +58,7 @@ class MemoryRegistry final : public control::Registry {
 
   std::variant<control::NodeRecord, control::EnrollError> enroll(const control::EnrollRequest& req,
                                                                  int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     auto inv = invites_.find(req.invite_id);
     if (inv == invites_.end()) return control::EnrollError::unknown_invite;
@@ -85,6 +86,7 @@ class MemoryRegistry final : public control::Registry {
 
   // Throws std::runtime_error when the network has no free address.
   control::NodeRecord add_node(const crypto::PublicKey& key, const std::string& name, int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     if (auto* n = find_key(key)) return *n;
     auto placed = place(name.empty() ? std::string("node") : name);
@@ -117,6 +119,7 @@ class MemoryRegistry final : public control::Registry {
   }
 
   bool remove_node(int64_t id) override {
+    write_fault();
     std::lock_guard lk(mu_);
     auto it = nodes_.find(id);
     if (it == nodes_.end()) return false;
@@ -126,6 +129,7 @@ class MemoryRegistry final : public control::Registry {
   }
 
   bool rename_node(int64_t id, const std::string& new_name) override {
+    write_fault();
     if (!control::valid_node_name(new_name)) return false;
     std::lock_guard lk(mu_);
     auto it = nodes_.find(id);
@@ -139,11 +143,13 @@ class MemoryRegistry final : public control::Registry {
   }
 
   void set_endpoints(int64_t id, const std::vector<net::Endpoint>& eps) override {
+    write_fault();
     std::lock_guard lk(mu_);
     if (auto it = nodes_.find(id); it != nodes_.end()) it->second.endpoints = eps;
   }
 
   void touch(int64_t id, int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     if (auto it = nodes_.find(id); it != nodes_.end()) it->second.last_seen_unix = now_unix;
   }
@@ -152,6 +158,7 @@ class MemoryRegistry final : public control::Registry {
   // (std::invalid_argument otherwise), as in the SQLite store.
   control::InviteRecord create_invite(const control::InviteOptions& opts, const std::array<uint8_t, 32>& secret_hash,
                                       int64_t now_unix) override {
+    write_fault();
     if (opts.uses != -1 && opts.uses < 1)
       throw std::invalid_argument("an invite allows 1 or more uses, or -1 for unlimited");
     for (const auto& g : opts.groups)
@@ -181,6 +188,7 @@ class MemoryRegistry final : public control::Registry {
   }
 
   bool revoke_invite(const std::string& id) override {
+    write_fault();
     std::lock_guard lk(mu_);
     auto it = invites_.find(id);
     if (it == invites_.end()) return false;
@@ -192,11 +200,16 @@ class MemoryRegistry final : public control::Registry {
   }
 
   void log_event(const std::string& kind, const std::string& detail, int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     events_.push_back({now_unix, kind, detail});
   }
 
   // ------------------------------------------------------------ for tests
+  // Non-empty: every write throws std::runtime_error with this text, like the
+  // SQLite store on a full ("database or disk is full") or read-only disk.
+  std::string fail_writes;
+
   std::vector<Event> events() {  // oldest first
     std::lock_guard lk(mu_);
     return events_;
@@ -208,6 +221,9 @@ class MemoryRegistry final : public control::Registry {
   }
 
  private:
+  void write_fault() const {
+    if (!fail_writes.empty()) throw std::runtime_error("state database: " + fail_writes);
+  }
   struct Placement {
     std::string name;
     net::IpAddr ip;

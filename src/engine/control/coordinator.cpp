@@ -1,6 +1,7 @@
 #include "engine/control/coordinator.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "engine/crypto/blake2s.hpp"
 #include "engine/log.hpp"
@@ -44,6 +45,30 @@ Coordinator::Coordinator(Registry& reg, const crypto::SecretKey& key, crypto::Rn
       advertise_(std::move(advertise)) {}
 
 Coordinator::~Coordinator() = default;
+
+template <class F>
+void Coordinator::best_effort(const char* what, F&& write) {
+  try {
+    write();
+  } catch (const std::exception& e) {
+    log::warn("could not save %s: %s", what, e.what());
+  }
+}
+
+namespace {
+// What a node is told when its enrollment could not be stored. The store's
+// own message (with the coordinator's paths) stays in the coordinator's log.
+std::string storage_refusal(const std::exception& e) {
+  std::string w = e.what();
+  for (auto& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  auto has = [&](const char* s) { return w.find(s) != std::string::npos; };
+  const char* why = has("full") || has("no space")          ? "its disk is full"
+                    : has("readonly") || has("read-only") ? "its disk is read-only"
+                                                          : "its state database failed";
+  return std::string("the coordinator cannot record new nodes right now (") + why +
+         "); the invite was not used, try again later";
+}
+}  // namespace
 
 size_t Coordinator::connected() const { return online_.size(); }
 
@@ -107,7 +132,7 @@ void Coordinator::on_disconnect(ConnId id, CoordinatorOutput& out) {
   if (o == online_.end() || o->second != id) return;  // replaced by a newer link
   online_.erase(o);
   int64_t now = wall_ns_() / 1000000000;
-  reg_.touch(*node, now);
+  best_effort("when a node was last seen", [&] { reg_.touch(*node, now); });
   offline_since_[*node] = now;
   refresh_peer(*node);
   maybe_flush(out);
@@ -258,7 +283,7 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
   if (std::holds_alternative<Ping>(m)) return send(c, encode(Pong{}), out);
   if (auto* u = std::get_if<EndpointsUpdate>(&m)) {
     auto eps = candidates(c, u->endpoints, u->reflexive);
-    reg_.set_endpoints(*c.node, eps);
+    best_effort("a node's endpoints", [&] { reg_.set_endpoints(*c.node, eps); });
     auto& ps = peers();
     if (auto it = ps.find(*c.node); it != ps.end()) {
       NodeRecord rec = it->second.rec;
@@ -286,7 +311,13 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
     req.secret_hash = crypto::blake2s({std::span<const uint8_t>(
         reinterpret_cast<const uint8_t*>(secret->data()), secret->size())});
     crypto::wipe(secret->data(), secret->size());
-    auto r = reg_.enroll(req, now);
+    std::variant<NodeRecord, EnrollError> r;
+    try {
+      r = reg_.enroll(req, now);  // one transaction: on failure the invite stays unused
+    } catch (const std::exception& e) {
+      log::warn("enrollment from %s not stored: %s", c.remote.str().c_str(), e.what());
+      return fail(c, "unavailable", storage_refusal(e), out);
+    }
     if (auto* e = std::get_if<EnrollError>(&r)) {
       static const char* codes[] = {"unknown_invite", "expired", "revoked", "used_up", "network_full", "name_taken"};
       log::info("enrollment from %s refused: %s", c.remote.str().c_str(), describe(*e));
@@ -305,8 +336,10 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   // first candidate: behind a port-preserving NAT it is the public mapping.
   c.listen_port = h.listen_port;
   auto eps = candidates(c, h.endpoints, h.reflexive);
-  reg_.set_endpoints(node->id, eps);
-  reg_.touch(node->id, now);
+  best_effort("a node's endpoints", [&] {
+    reg_.set_endpoints(node->id, eps);
+    reg_.touch(node->id, now);
+  });
   node->endpoints = eps;
   c.node = node->id;
 
@@ -351,7 +384,7 @@ CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {
   t.endpoints = advertise_;
   CreatedInvite r{encode_token(t), rec};
   crypto::wipe(t.secret.data(), t.secret.size());
-  reg_.log_event("invite_created", "invite " + rec.id, wall_ns_() / 1000000000);
+  best_effort("the audit log", [&] { reg_.log_event("invite_created", "invite " + rec.id, wall_ns_() / 1000000000); });
   return r;
 }
 
@@ -375,7 +408,8 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
     err = "could not remove node \"" + which + "\"";
     return false;
   }
-  reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000);
+  // The removal is stored: the rest must happen whatever the audit log says.
+  best_effort("the audit log", [&] { reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000); });
   if (on_removed) on_removed(n->public_key);
   if (auto o = online_.find(n->id); o != online_.end()) {
     if (auto c = conns_.find(o->second); c != conns_.end())
@@ -438,7 +472,7 @@ void Coordinator::expire_ephemeral(int64_t grace_s, CoordinatorOutput& out) {
   for (auto& [name, offline] : expired) {
     std::string err;
     log::info("removing ephemeral node %s, offline for %lld s", name.c_str(), static_cast<long long>(offline));
-    remove_node(name, out, err);
+    best_effort("the removal of an ephemeral node", [&] { remove_node(name, out, err); });
   }
 }
 

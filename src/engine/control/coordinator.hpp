@@ -119,6 +119,10 @@ class Coordinator {
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);
+  // Bookkeeping writes (last seen, endpoints, the audit log) are best effort:
+  // a full or read-only disk must cost neither a link nor the coordinator.
+  template <class F>
+  void best_effort(const char* what, F&& write);
 
   Registry& reg_;
   crypto::SecretKey key_;

@@ -54,8 +54,11 @@ struct Reader {
     auto* f = field(k);
     if (!f) return 0;
     if (!f->is_number_integer()) return fail(std::string("field \"") + k + "\" must be an integer"), 0;
-    int64_t v = f->is_number_unsigned() && f->get<uint64_t>() > uint64_t(INT64_MAX) ? hi + 1 : f->get<int64_t>();
-    if (v < lo || v > hi) return fail(std::string("field \"") + k + "\" is out of range"), 0;
+    // An unsigned value above INT64_MAX is out of range whatever `hi` is
+    // (computing hi + 1 for it would overflow when hi is INT64_MAX).
+    bool huge = f->is_number_unsigned() && f->get<uint64_t>() > uint64_t(INT64_MAX);
+    int64_t v = huge ? 0 : f->get<int64_t>();
+    if (huge || v < lo || v > hi) return fail(std::string("field \"") + k + "\" is out of range"), 0;
     return v;
   }
   bool boolean(const char* k) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "engine/control/api_request.hpp"
 #include "engine/control/coordinator.hpp"
 #include "engine/control/node_agent.hpp"
 #include "engine/io/daemon.hpp"
@@ -171,7 +172,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void accept_api();
 
   // daemon_api.cpp
-  nlohmann::json handle_api(const nlohmann::json& req);
+  nlohmann::json handle_api(const control::ApiRequest& req);
   nlohmann::json status_json();
   nlohmann::json netcheck_json();
 };
