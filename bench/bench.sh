@@ -19,6 +19,7 @@
 # OVL_VARIANTS="off tso gso,gro" adds one ovl row per word, run with OVL_OFFLOAD=word
 # (which offloads the data plane may use; see src/engine/io/system_env.hpp), to show
 # what each technique gives in the same run.
+# Then the coordinator table from ovl-coord-bench (OVL_COORD_NODES, default 1000,10000).
 # shellcheck source=tests/e2e/lib.sh disable=SC2154,SC2015  # keys come from *_keypair (printf -v)
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 
@@ -148,3 +149,16 @@ else:
     print("ratio ovl / wireguard-go: n/a (no ovl result)")
 print("RESULT " + " ".join(f"{k}={v}" for k, v in res.items()))
 PY
+
+# The coordinator table (bench/coord_load.cpp, README "Coordinator scale"):
+# N simulated nodes over real control links on loopback, after the tunnels
+# are done. OVL_COORD_NODES picks the sizes (default 1000,10000; empty skips).
+COORD_NODES=${OVL_COORD_NODES-1000,10000}
+COORD_BENCH=$(dirname "$OVL_BIN")/ovl-coord-bench
+if [ -n "$COORD_NODES" ]; then
+  if [ -x "$COORD_BENCH" ] && [ -x "$OVL_BIN" ]; then
+    "$COORD_BENCH" --nodes "$COORD_NODES" --ovl "$OVL_BIN" || log "the coordinator bench failed"
+  else
+    log "no $COORD_BENCH: coordinator table skipped"
+  fi
+fi

@@ -216,6 +216,8 @@ std::optional<std::vector<PeerInfo>> read_peers(const json& j, const char* k, st
 
 std::string encode_peer(const PeerInfo& p) { return peer_json(p).dump(); }
 
+std::string encode_filter(const policy::RuleSet& f) { return filter_json(f).dump(); }
+
 std::string encode(const Message& m) {
   json j;
   std::visit(

@@ -115,5 +115,7 @@ std::optional<Message> decode(std::string_view json, std::string* why = nullptr)
 
 // The JSON of one peer, shared by map and delta encodings (and status output).
 std::string encode_peer(const PeerInfo& p);
+// A node's filter as the "filter" field of a map or delta carries it.
+std::string encode_filter(const policy::RuleSet& f);
 
 }  // namespace ovl::control

@@ -117,15 +117,29 @@ void NodeAgent::handle(const Message& m) {
     invite_id_.reset();  // enrolled: the invite is spent
     invite_secret_.reset();
     map_changed_ = true;
+    changes_ = {true, {}, {}};
   } else if (auto* fm = std::get_if<FullMap>(&m)) {
     state_.peers.clear();
     for (auto& p : fm->peers) state_.peers[p.public_key] = p;
     state_.version = fm->version;
     state_.filter = fm->filter;
     map_changed_ = true;
+    changes_ = {true, {}, {}};
   } else if (auto* d = std::get_if<Delta>(&m)) {
-    for (auto& k : d->remove) state_.peers.erase(k);
-    for (auto& p : d->upsert) state_.peers[p.public_key] = p;
+    for (auto& k : d->remove) {
+      state_.peers.erase(k);
+      if (!changes_.full) {
+        changes_.upserted.erase(k);
+        changes_.removed.insert(k);
+      }
+    }
+    for (auto& p : d->upsert) {
+      state_.peers[p.public_key] = p;
+      if (!changes_.full) {
+        changes_.removed.erase(p.public_key);
+        changes_.upserted.insert(p.public_key);
+      }
+    }
     if (d->filter) state_.filter = d->filter;
     state_.version = d->version;
     map_changed_ = true;

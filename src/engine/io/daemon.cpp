@@ -8,7 +8,7 @@
 #include "engine/io/system_env.hpp"
 #include "engine/log.hpp"
 #include "engine/nat/candidates.hpp"
-#include "store/kv.hpp"
+#include "store/map_cache.hpp"
 
 namespace ovl::io {
 
@@ -22,7 +22,6 @@ constexpr auto kConnectTimeout = 5s;
 constexpr auto kPingInterval = 15s;
 constexpr auto kLinkDeadAfter = 45s;  // three pings unanswered
 constexpr uint16_t kPersistentKeepalive = 25;
-const char* kNetStateKey = "node.netstate";
 }  // namespace
 
 std::string api_socket_path(const std::string& state_dir) { return state_dir + "/ovl.sock"; }
@@ -105,13 +104,11 @@ void Daemon::Impl::start_node() {
   agent->set_endpoints(lan_candidates(), std::nullopt);
 
   // Come back up from the cached map: tunnels work while the coordinator is away.
-  if (auto cached = store::kv_get(*opts.db, kNetStateKey)) {
-    if (auto st = control::NetState::from_json(*cached); st && st->welcome) {
-      log::info("restored the network map (version %llu, %zu nodes) from the cache",
-                static_cast<unsigned long long>(st->version), st->peers.size());
-      agent->restore(std::move(*st));
-      if (!n.enroll_only) apply_map();
-    }
+  if (auto st = store::load_map(*opts.db); st && st->welcome) {
+    log::info("restored the network map (version %llu, %zu nodes) from the cache",
+              static_cast<unsigned long long>(st->version), st->peers.size());
+    agent->restore(std::move(*st));
+    if (!n.enroll_only) apply_map({true, {}, {}}, /*save=*/false);
   }
   connect_link();
 }
@@ -151,16 +148,16 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
             w.network.name.c_str());
 }
 
-void Daemon::Impl::apply_map() {
+// Work in proportion to what changed: a delta touching one peer configures
+// that peer and writes its cache row, whatever the size of the network.
+void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
   const auto& st = agent->state();
   if (!st.welcome) return;
   start_data_plane(*st.welcome);
   const auto& self = st.welcome->self.public_key;
   wg::Time now = monotonic_now();
-  std::map<crypto::PublicKey, bool, control::KeyLess> keep;
-  for (auto& [key, p] : st.peers) {
-    if (key == self) continue;
-    keep[key] = true;
+  std::optional<std::vector<net::Prefix>> subnets;  // read from the kernel once, when first needed
+  auto configure = [&](const crypto::PublicKey& key, const control::PeerInfo& p) {
     wg::PeerConfig c;
     c.public_key = key;
     c.allowed_ips = {net::Prefix{p.ip, static_cast<uint8_t>(p.ip.v6 ? 128 : 32)}};
@@ -170,7 +167,8 @@ void Daemon::Impl::apply_map() {
     // so a roamed-to address learned from real traffic is not overridden.
     auto prev = applied.find(key);
     if (prev == applied.end() || prev->second != p.endpoints) {
-      c.endpoint = nat::choose_endpoint(p.endpoints, st.welcome->self.endpoints, local_subnets({opts.node->tun_name}));
+      if (!subnets) subnets = local_subnets({opts.node->tun_name});
+      c.endpoint = nat::choose_endpoint(p.endpoints, st.welcome->self.endpoints, *subnets);
       applied[key] = p.endpoints;
       if (c.endpoint) direct_candidate[key] = *c.endpoint;
       else direct_candidate.erase(key);
@@ -178,17 +176,49 @@ void Daemon::Impl::apply_map() {
     device->set_peer(c, now);
     c.endpoint.reset();  // later changes of path keep the allowed IPs and keepalive
     peer_cfg[key] = c;
-  }
-  for (auto it = applied.begin(); it != applied.end();) {
-    if (keep.count(it->first)) {
-      ++it;
-      continue;
+  };
+  auto forget = [&](const crypto::PublicKey& key) {
+    if (!applied.erase(key)) return;
+    device->remove_peer(key);
+    peer_cfg.erase(key);
+    direct_candidate.erase(key);
+    paths.forget(key);
+  };
+  // The DNS zone is rebuilt only when a name or address changed, not for
+  // the frequent endpoint and online changes.
+  bool names_changed = false;
+  auto note_name = [&](const crypto::PublicKey& key, const control::PeerInfo* p) {
+    auto it = dns_names.find(key);
+    if (!p) {
+      if (it != dns_names.end()) dns_names.erase(it), names_changed = true;
+    } else if (it == dns_names.end() || it->second.first != p->name || it->second.second != p->ip) {
+      dns_names[key] = {p->name, p->ip};
+      names_changed = true;
     }
-    device->remove_peer(it->first);
-    peer_cfg.erase(it->first);
-    direct_candidate.erase(it->first);
-    paths.forget(it->first);
-    it = applied.erase(it);
+  };
+  if (ch.full) {
+    for (auto& [key, p] : st.peers) {
+      note_name(key, &p);
+      if (key != self) configure(key, p);
+    }
+    std::vector<crypto::PublicKey> gone;
+    for (auto& [key, eps] : applied)
+      if (key == self || !st.peers.count(key)) gone.push_back(key);
+    for (auto& key : gone) forget(key);
+    for (auto it = dns_names.begin(); it != dns_names.end();)
+      if (st.peers.count(it->first)) ++it;
+      else it = dns_names.erase(it), names_changed = true;
+  } else {
+    for (auto& key : ch.removed) {
+      forget(key);
+      note_name(key, nullptr);
+    }
+    for (auto& key : ch.upserted) {
+      auto it = st.peers.find(key);
+      if (it == st.peers.end()) continue;
+      note_name(key, &it->second);
+      if (key != self) configure(key, it->second);
+    }
   }
   if (plane) plane->rearm();
   if (st.filter != applied_filter) {
@@ -197,22 +227,27 @@ void Daemon::Impl::apply_map() {
     if (st.filter) log::info("access policy: %zu rule(s) admit traffic to this node", st.filter->rules.size());
     else log::info("access policy: none from the coordinator; all traffic is admitted");
   }
-  std::vector<net::IpAddr> sources;
-  for (auto& [key, p] : st.peers)
-    if (key != self) sources.push_back(p.ip);
-  filter->set_sources(sources);
-  std::vector<dns::Record> names;
-  for (auto& [key, p] : st.peers) {
-    names.push_back({p.name, {p.ip}});
-    if (p.ip6) names.back().addrs.push_back(*p.ip6);
+  if (ch.full || !ch.removed.empty() || !ch.upserted.empty()) {
+    std::vector<net::IpAddr> sources;
+    for (auto& [key, p] : st.peers)
+      if (key != self) sources.push_back(p.ip);
+    filter->set_sources(sources);
   }
-  dns.set_zone(st.welcome->network.domain, std::move(names));
-  if (!st.welcome->relays.empty()) {
+  if (names_changed) {
+    std::vector<dns::Record> names;
+    for (auto& [key, p] : st.peers) {
+      names.push_back({p.name, {p.ip}});
+      if (p.ip6) names.back().addrs.push_back(*p.ip6);
+    }
+    dns.set_zone(st.welcome->network.domain, std::move(names));
+  }
+  if (ch.full && !st.welcome->relays.empty()) {
     relay_client->configure(st.welcome->relays.front(), now);
     run_relay_client();
   }
+  if (!save) return;
   try {
-    store::kv_put(*opts.db, kNetStateKey, st.to_json());
+    store::save_map_changes(*opts.db, st, ch);
   } catch (const std::exception& e) {
     // A full or read-only disk must not take the running network down.
     log::warn("could not save the network map: %s", e.what());
@@ -377,6 +412,7 @@ void Daemon::Impl::link_read() {
     bool ok = agent->on_bytes({link_buf.data(), n}, out);
     if (!out.empty()) link_write(std::move(out));
     if (agent->take_map_changed()) {
+      auto changes = agent->take_changes();
       if (opts.on_enrolled && !enrolled_reported && agent->state().welcome) {
         enrolled_reported = true;
         opts.on_enrolled(*agent->state().welcome);
@@ -384,11 +420,11 @@ void Daemon::Impl::link_read() {
       if (opts.node->enroll_only) {
         // Save the map only once the full map arrived with the welcome.
         if (agent->state().version > 0 || agent->state().peers.size() > 0) {
-          store::kv_put(*opts.db, kNetStateKey, agent->state().to_json());
+          store::save_map(*opts.db, agent->state());
           return stop(kExitOk);
         }
       } else {
-        apply_map();
+        apply_map(changes);
       }
     }
     if (auto& r = agent->refused()) {

@@ -29,14 +29,18 @@ namespace ovl::io {
 
 using asio::ip::tcp;
 
-// One accepted control connection (coordinator role).
+// One accepted control connection (coordinator role). Kept small: a
+// coordinator holds thousands. Reads go through one buffer shared by all
+// links (Impl::control_rbuf), since the coordinator consumes bytes at once.
 struct ControlConn {
   control::ConnId id = 0;
   tcp::socket sock;
-  std::array<uint8_t, 16384> rbuf{};
   std::deque<std::vector<uint8_t>> wq;  // pending writes, in order
+  size_t queued = 0;                    // bytes in wq
+  size_t wq_off = 0;                    // bytes of wq.front() already written
   bool writing = false;
   bool close_after_flush = false;
+  bool preauth = true;  // counted in Impl::preauth_count until its hello is accepted
   std::chrono::steady_clock::time_point accepted_at = std::chrono::steady_clock::now();
   explicit ControlConn(asio::io_context& io) : sock(io) {}
 };
@@ -92,6 +96,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   asio::steady_timer path_timer{io};
   std::map<crypto::PublicKey, wg::PeerConfig, control::KeyLess> peer_cfg;       // as last given to the device
   std::map<crypto::PublicKey, net::Endpoint, control::KeyLess> direct_candidate;  // chosen from the map
+  std::map<crypto::PublicKey, std::pair<std::string, net::IpAddr>, control::KeyLess> dns_names;  // in the zone
   std::array<uint8_t, 65536 + 64> relay_out{};
 
   // --- coordinator role ---
@@ -99,6 +104,12 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::map<control::ConnId, std::unique_ptr<ControlConn>> conns;
   control::ConnId next_conn = 1;
+  std::vector<uint8_t> control_rbuf = std::vector<uint8_t>(64 * 1024);
+  size_t preauth_count = 0;
+  asio::steady_timer delta_timer{io};
+  bool delta_flush_scheduled = false;
+  std::chrono::steady_clock::time_point last_delta_flush{};
+  std::chrono::steady_clock::duration delta_gap{};
   asio::steady_timer ephemeral_timer{io};
   asio::steady_timer accept_retry{io};
   asio::steady_timer preauth_sweep{io};
@@ -120,7 +131,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void link_failed(const std::string& why);
   void schedule_reconnect();
   void schedule_ping();
-  void apply_map();
+  // `save`: also write what changed to the cached map.
+  void apply_map(const control::MapChanges& ch, bool save = true);
   void on_other_udp(std::span<uint8_t> d, const net::Endpoint& from);
   void run_discovery();
   void report_endpoints();
@@ -138,6 +150,10 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void flush_control(ControlConn& c);
   void drop_control(control::ConnId id);
   void write(control::ConnId c, std::span<const uint8_t> bytes) override;
+  void write_owned(control::ConnId c, std::vector<uint8_t> bytes) override;
+  // After any coordinator call that may have changed the map: flush its
+  // pending delta soon (see daemon_servers.cpp for the pacing).
+  void schedule_delta_flush();
   void close(control::ConnId c) override;
   void schedule_ephemeral();
   void sweep_preauth();
