@@ -98,9 +98,12 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   };
   plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
   relay_client = std::make_unique<relay::Client>(device->public_key());
+  prober = std::make_unique<nat::Prober>(n.key);
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->start();
   check_paths();
+  run_prober();
+  run_spray();
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.
   const auto& ce = n.coordinator_endpoints;
@@ -138,6 +141,8 @@ void Daemon::Impl::apply_map() {
     device->set_peer(c, now);
     c.endpoint.reset();  // later changes of path keep the allowed IPs and keepalive
     peer_cfg[key] = c;
+    prober->set_peer(key, p.endpoints, p.online, now);
+    if (p.online) maybe_call(key, now);
   }
   for (auto it = applied.begin(); it != applied.end();) {
     if (keep.count(it->first)) {
@@ -148,9 +153,14 @@ void Daemon::Impl::apply_map() {
     peer_cfg.erase(it->first);
     direct_candidate.erase(it->first);
     paths.forget(it->first);
+    prober->remove_peer(it->first);
+    spray.forget(it->first);
+    peer_nat.erase(it->first);
+    last_best.erase(it->first);
     it = applied.erase(it);
   }
   if (plane) plane->rearm();
+  run_prober();
   std::vector<dns::Record> names;
   for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});
   dns.set_zone(st.welcome->network.domain, std::move(names));
@@ -169,6 +179,7 @@ void Daemon::Impl::apply_map() {
 // Non-WireGuard datagrams on the node's port: STUN requests (when this host
 // runs the coordinator on the same port) and answers to our own requests.
 void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from) {
+  if (nat::disco::is_disco(d)) return on_disco(d, from);
   if (relay::is_relay_message(d)) {
     if (!relay_client) return;
     net::Endpoint src;
@@ -214,6 +225,8 @@ net::Endpoint Daemon::Impl::stun_advertised(uint16_t port) const {
 
 void Daemon::Impl::report_endpoints() {
   link_write(agent->set_endpoints(lan_candidates(), discovery ? discovery->reflexive() : std::nullopt));
+  // Our mapping changed: tell every peer, so both sides probe the new one.
+  for (auto& [key, pn] : peer_nat) pn.last_call_sent = std::chrono::nanoseconds(-1);
 }
 
 void Daemon::Impl::run_discovery() {
@@ -229,6 +242,7 @@ void Daemon::Impl::run_discovery() {
 }
 
 void Daemon::Impl::send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d) {
+  if (send_spray_socket(virtual_ep, d)) return;
   size_t n = relay_client->wrap(virtual_ep, d, relay_out);
   if (n) udp->send(relay_client->relay(), {relay_out.data(), n});
 }
@@ -240,44 +254,6 @@ void Daemon::Impl::run_relay_client() {
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(relay_client->next_deadline())));
   relay_timer.async_wait([this](const std::error_code& ec) {
     if (!ec && !stopping) run_relay_client();
-  });
-}
-
-// Once a second: is each peer's path working, and should it move?
-void Daemon::Impl::check_paths() {
-  auto now = monotonic_now();
-  int64_t wall = wall_clock_ns();
-  for (auto& s : device->status()) {
-    auto cfg = peer_cfg.find(s.public_key);
-    if (cfg == peer_cfg.end()) continue;
-    nat::PathSelector::Observation o;
-    o.on_relay = s.endpoint && relay::is_virtual_endpoint(*s.endpoint);
-    o.session = s.has_session && s.last_handshake_unix_ns && wall - s.last_handshake_unix_ns < 180'000'000'000LL;
-    o.rx_bytes = s.rx_bytes;
-    o.tx_bytes = s.tx_bytes;
-    auto direct = direct_candidate.find(s.public_key);
-    o.have_direct = direct != direct_candidate.end();
-    o.relay_ready = relay_client->ready();
-    switch (paths.decide(s.public_key, o, now)) {
-      case nat::PathSelector::Action::use_relay: {
-        log::info("%s: %s; using the relay", crypto::to_base64(s.public_key).c_str(),
-                  paths.reason(s.public_key).c_str());
-        wg::PeerConfig c = cfg->second;
-        c.endpoint = relay_client->endpoint_for(s.public_key);
-        device->set_peer(c, now);
-        break;
-      }
-      case nat::PathSelector::Action::probe_direct:
-        device->probe(s.public_key, direct->second, now, *plane);
-        break;
-      case nat::PathSelector::Action::none:
-        break;
-    }
-  }
-  plane->rearm();
-  path_timer.expires_after(1s);
-  path_timer.async_wait([this](const std::error_code& ec) {
-    if (!ec && !stopping) check_paths();
   });
 }
 
@@ -335,6 +311,7 @@ void Daemon::Impl::link_read() {
         apply_map();
       }
     }
+    if (plane) on_calls();  // after the map: a call may name a peer that just joined
     if (auto& r = agent->refused()) {
       bool never_enrolled = !agent->state().welcome;
       return stop(never_enrolled ? kExitRefused : kExitFailure, r->message);
