@@ -141,7 +141,7 @@ void Prober::on_timer(Time now, crypto::Rng& rng, std::vector<Send>& out) {
     choose(p, now);
     const bool fast = now < p.fast_until;
     for (auto& c : p.cands) {
-      Time every = fast ? kFastEvery : (p.chosen && *p.chosen == c.ep ? kHeartbeat : kReprobe);
+      Time every = fast ? kFastEvery : !p.chosen ? kRetry : *p.chosen == c.ep ? kHeartbeat : kReprobe;
       if (c.last_ping.count() < 0 || now - c.last_ping >= every) ping(key, p, c, now, rng, out);
       next = std::min(next, c.last_ping + every);
     }

@@ -8,7 +8,8 @@
 //   pinging     every candidate once a second for kFastFor after something
 //               changed (new peer, new candidates, call-me-maybe, path lost);
 //               afterwards the chosen path every kHeartbeat and the others
-//               every kReprobe
+//               every kReprobe (kRetry while no path answers: a relayed
+//               peer moves to a direct path within seconds of it opening)
 //   alive       a pong from the pinged address within kAliveFor
 //   choice      LAN before public, then lower RTT; a path in use is only
 //               replaced by a better kind or a clearly lower RTT
@@ -39,6 +40,7 @@ class Prober {
   static constexpr Time kFastEvery = std::chrono::milliseconds(1000);
   static constexpr Time kHeartbeat = std::chrono::milliseconds(1500);
   static constexpr Time kReprobe = std::chrono::seconds(15);
+  static constexpr Time kRetry = std::chrono::seconds(5);
   static constexpr Time kAliveFor = std::chrono::seconds(4);  // two heartbeats missed, and a margin
   static constexpr Time kPendingFor = std::chrono::seconds(5);
   static constexpr size_t kMaxCandidates = 16;  // per peer
