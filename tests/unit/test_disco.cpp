@@ -142,6 +142,11 @@ TEST_CASE("prober: peer-reflexive candidates from unexpected sources; strangers 
   REQUIRE(replies.size() == 2);
   CHECK(replies[0].to == a_real);  // the pong
   CHECK(replies[1].to == a_real);  // and a ping to the new candidate
+  // The same ping replayed (by someone who captured it) from elsewhere: ignored.
+  std::vector<Prober::Send> replayed;
+  CHECK(!pb.on_datagram(out[0].bytes, ep("198.51.100.66:9"), 1ms, rng, replayed));
+  CHECK(replayed.empty());
+  CHECK(!pb.has_candidate(a.pub, ep("198.51.100.66:9")));
   // A node not in the map gets nothing back.
   Prober pc(c.priv);
   pc.set_peer(b.pub, {ep("203.0.113.20:51820")}, true, 0s);
@@ -214,8 +219,10 @@ TEST_CASE("spray: both sides must agree; bounded probes and rounds; roles by map
   CHECK(probes == size_t(Spray::kRounds * Spray::kPortsPerRound));
   CHECK(ports.size() > 2500);
   CHECK(easy.state(b.pub) == "failed");
-  // Failed: no new offer during the cooldown.
+  // Failed: no new offer during the cooldown (60 s, doubling per failure), one after it.
   CHECK(!easy.should_offer(b.pub, R::easy, hard_pub, 25s));
+  CHECK(!easy.should_offer(b.pub, R::easy, hard_pub, 60s));
+  CHECK(easy.should_offer(b.pub, R::easy, hard_pub, 80s));
 
   Spray hard;
   CHECK(hard.on_offer(b.pub, R::hard, ep("203.0.113.10:51820"), 0s));  // agree, and say so

@@ -19,8 +19,9 @@
 //   ping: 89 bytes; pong: 108 bytes. Any other size is not disco.
 //
 // A pong is the same size as a ping plus 19 bytes, and is only ever sent in
-// answer to a ping that decrypted under a known peer's key, so disco cannot be
-// used to amplify traffic toward a third party.
+// answer to a ping that decrypted under a known peer's key and whose
+// transaction id was not seen before (nat::Prober), so disco cannot be used
+// to amplify traffic toward a third party, nor a captured ping be replayed.
 #pragma once
 #include <array>
 #include <cstdint>

@@ -189,6 +189,9 @@ std::optional<crypto::PublicKey> Prober::on_datagram(std::span<const uint8_t> d,
   auto m = disco::open(d, p.shared);
   if (!m) return std::nullopt;
   if (m->type == disco::Type::ping) {
+    if (std::find(p.recent.begin(), p.recent.end(), m->txid) != p.recent.end()) return std::nullopt;  // replayed
+    if (p.recent.size() < kRecentPings) p.recent.push_back(m->txid);
+    else p.recent[p.recent_next++ % kRecentPings] = m->txid;
     disco::Message pong{disco::Type::pong, m->txid, from};
     send(*key, p, pong, from, rng, out);
     // Peer-reflexive: the peer reaches us from here, so try answering there.

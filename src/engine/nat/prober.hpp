@@ -45,6 +45,7 @@ class Prober {
   static constexpr Time kPendingFor = std::chrono::seconds(5);
   static constexpr size_t kMaxCandidates = 16;  // per peer
   static constexpr size_t kMaxPending = 8192;   // outstanding pings, all peers (spray rounds included)
+  static constexpr size_t kRecentPings = 256;   // per peer, for replay detection
 
   struct Send {
     net::Endpoint to;
@@ -109,6 +110,10 @@ class Prober {
     Time fast_until{0};
     std::optional<net::Endpoint> chosen;
     bool ever_alive = false;
+    // Transaction ids of the last kRecentPings pings answered: a captured
+    // ping replayed (from any address) draws no pong and teaches nothing.
+    std::vector<disco::TxId> recent;
+    size_t recent_next = 0;
   };
   struct Pending {
     crypto::PublicKey peer;

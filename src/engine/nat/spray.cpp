@@ -68,7 +68,8 @@ void Spray::finish(const crypto::PublicKey& key, Peer& p, bool success, Time now
   p.offered.reset();
   p.peer_offered.reset();
   p.outcome = success ? "succeeded" : "failed";
-  if (!success) p.cooldown_until = now + kCooldown;
+  if (success) p.failures = 0;
+  else p.cooldown_until = now + kCooldown * (1 << std::min(p.failures++, 5));
   if (out) out->finished.push_back({key, success});
   else pending_finished_.push_back({key, success});
 }

@@ -17,8 +17,8 @@
 //
 // Bounded: at most kSockets sockets for kWindow and kRounds * kPortsPerRound
 // pings per attempt, only when both sides agree (each sends spray=true in a
-// call-me-maybe and starts once it has sent and received one), and an
-// attempt that failed is not repeated for kCooldown.
+// call-me-maybe and starts once it has sent and received one), and after a
+// failed attempt the next waits kCooldown, doubling per failure up to 32x.
 //
 // Sockets are named to the WireGuard device by virtual endpoints in
 // fd6f:766c:7279:73::/64 (inside ovl's never-routed fd6f:766c:7279::/48, as
@@ -102,6 +102,7 @@ class Spray {
     bool active = false;
     Time start{0}, next{0}, cooldown_until{0};
     int chunk = 0;  // chunks sent so far (easy side)
+    int failures = 0;
     std::string outcome;
   };
   void finish(const crypto::PublicKey& key, Peer& p, bool success, Time now, Actions* out);
