@@ -25,13 +25,14 @@ run_case() { # NAT_A NAT_B
   t0=$(now_ms)
   ovl_daemon b join "$token" --name b
   wait_for joined b --timeout 15 || fail "b did not join"
+  local t_joined; t_joined=$(now_ms)
   a_ip=$(overlay_ip a); b_ip=$(overlay_ip b)
   wait_for --timeout 20 ping_once b "$a_ip" || fail "$na x $nb: b cannot ping a"
   log "  b joined and reached a in $(( $(now_ms) - t0 )) ms"
   # Direct both ways; the pings keep a session up while the paths settle.
   direct_both() { ping_once b "$a_ip"; [ "$(peer_path a b)" = direct ] && [ "$(peer_path b a)" = direct ]; }
   wait_for --timeout 30 direct_both || fail "$na x $nb: not direct: a -> b '$(peer_path a b)', b -> a '$(peer_path b a)'"
-  log "  join -> direct both ways: $(( $(now_ms) - t0 )) ms"
+  log "  join -> direct both ways: $(( $(now_ms) - t0 )) ms (enrolled after $(( t_joined - t0 )) ms)"
   if [ "$na x $nb" = "cone x symmetric" ]; then
     # The hard side reaches a through one of its spray sockets; both say the spray worked.
     ovl_cli b --json status | python3 -c '

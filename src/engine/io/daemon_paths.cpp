@@ -188,7 +188,12 @@ void Daemon::Impl::check_paths() {
     o.on_best = best && s.endpoint && *s.endpoint == best->ep;
     o.direct_lost = prober->lost(key, now);
     o.relay_reason = relay_reason_for(key);
-    switch (paths.decide(key, o, now)) {
+    auto action = paths.decide(key, o, now);
+    // Disco found a path and no session runs yet: handshake now. Waiting for
+    // traffic would let a first initiation that the peer's firewall dropped
+    // (before our pings opened it) cost WireGuard's 5 s retry.
+    if (best && o.on_best && !o.session) device->probe(key, best->ep, now, *plane);
+    switch (action) {
       case nat::PathSelector::Action::use_relay: {
         log::info("%s: %s; using the relay", crypto::to_base64(key).c_str(), paths.reason(key).c_str());
         wg::PeerConfig c = cfg->second;
