@@ -4,12 +4,14 @@
 # ~/.bashrc. Self-contained: does not need the bash-completion package.
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
 
-_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename down config ping netcheck"
+_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename group policy down config ping netcheck"
 _ovl_invite_commands="list revoke"
 _ovl_config_commands="show"
+_ovl_group_commands="add remove list"
+_ovl_policy_commands="add list rm"
 _ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --from --to --proto --ports"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
@@ -21,6 +23,9 @@ _ovl_command_opts() {
     invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
     "invite list" | "invite revoke") echo "" ;;
     config | "config show") echo "" ;;
+    group | "group add" | "group remove" | "group list") echo "" ;;
+    policy | "policy list" | "policy rm") echo "" ;;
+    "policy add") echo "--from --to --proto --ports" ;;
     ping) echo "-c --count --until-direct --timeout" ;;
     genkey | pubkey | status | nodes | remove | rename | down | netcheck) echo "" ;;
   esac
@@ -32,7 +37,7 @@ _ovl() {
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   COMPREPLY=()
 
-  # The command (and invite's or config's subcommand) typed so far, skipping options and
+  # The command (and invite's, config's, group's or policy's subcommand) typed so far, skipping options and
   # their values; npos counts the positional arguments after the command.
   local cmd="" sub="" npos=0 i w
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -49,6 +54,10 @@ _ovl() {
     elif [[ $cmd == invite && -z $sub && " $_ovl_invite_commands " == *" $w "* ]]; then
       sub=$w
     elif [[ $cmd == config && -z $sub && " $_ovl_config_commands " == *" $w "* ]]; then
+      sub=$w
+    elif [[ $cmd == group && -z $sub && " $_ovl_group_commands " == *" $w "* ]]; then
+      sub=$w
+    elif [[ $cmd == policy && -z $sub && " $_ovl_policy_commands " == *" $w "* ]]; then
       sub=$w
     else
       npos=$((npos + 1))
@@ -71,7 +80,11 @@ _ovl() {
       mapfile -t COMPREPLY < <(compgen -W "90m 24h 7d 30d" -- "$cur")
       return 0
       ;;
-    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group | -c | --count | --timeout)
+    --proto)
+      mapfile -t COMPREPLY < <(compgen -W "tcp udp icmp any" -- "$cur")
+      return 0
+      ;;
+    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group | -c | --count | --timeout | --from | --to | --ports)
       return 0
       ;;
   esac
@@ -105,6 +118,12 @@ _ovl() {
       ;;
     config)
       [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_config_commands" -- "$cur")
+      ;;
+    group)
+      [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_group_commands" -- "$cur")
+      ;;
+    policy)
+      [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_policy_commands" -- "$cur")
       ;;
   esac
   return 0

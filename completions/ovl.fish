@@ -18,7 +18,7 @@ function __ovl_command
             continue
         end
         switch $t
-            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group
+            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group --from --to --proto --ports
                 set skip 1
                 continue
             case '-*'
@@ -30,6 +30,10 @@ function __ovl_command
             set cmd invite $t
         else if test "$cmd" = config; and contains -- $t show
             set cmd config $t
+        else if test "$cmd" = group; and contains -- $t add remove list
+            set cmd group $t
+        else if test "$cmd" = policy; and contains -- $t add list rm
+            set cmd policy $t
         end
     end
     echo $cmd
@@ -63,6 +67,8 @@ complete -c ovl -n '__ovl_using' -a nodes -d "list the network's nodes (on the c
 complete -c ovl -n '__ovl_using' -a invite -d 'create an invite token (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a remove -d 'remove a node from the network (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a rename -d 'rename a node (on the coordinator)'
+complete -c ovl -n '__ovl_using' -a group -d 'node groups, for access policies (on the coordinator)'
+complete -c ovl -n '__ovl_using' -a policy -d 'access policies: who may reach whom (on the coordinator)'
 complete -c ovl -n '__ovl_using' -a down -d 'stop the local ovl daemon'
 complete -c ovl -n '__ovl_using' -a config -d 'the configuration file and flags'
 complete -c ovl -n '__ovl_using' -a ping -d 'ping a peer over the overlay and say which path answered'
@@ -107,8 +113,23 @@ complete -c ovl -n '__ovl_using ping' -s c -l count -x -d 'how many pings (defau
 complete -c ovl -n '__ovl_using ping' -l until-direct -d 'stop at the first answer over a direct path'
 complete -c ovl -n '__ovl_using ping' -l timeout -x -d 'seconds to wait for each answer (default: 2)'
 
+# ovl group add|remove NODE GROUP | ovl group list
+complete -c ovl -n '__ovl_using group' -a add -d 'add a node to a group'
+complete -c ovl -n '__ovl_using group' -a remove -d 'remove a node from a group'
+complete -c ovl -n '__ovl_using group' -a list -d 'list groups and their nodes'
+
+# ovl policy add NAME --from SOURCE --to DESTINATION [--proto P] [--ports PORTS] | list | rm NAME
+complete -c ovl -n '__ovl_using policy' -a add -d 'allow traffic from some nodes to others'
+complete -c ovl -n '__ovl_using policy' -a list -d 'list access policies'
+complete -c ovl -n '__ovl_using policy' -a rm -d 'remove an access policy'
+complete -c ovl -n '__ovl_using policy add' -l from -x -d 'source: a group, a node, or * for every node'
+complete -c ovl -n '__ovl_using policy add' -l to -x -d 'destination: a group, a node, or * for every node'
+complete -c ovl -n '__ovl_using policy add' -l proto -x -a 'tcp udp icmp any' -d 'protocol (default: any)'
+complete -c ovl -n '__ovl_using policy add' -l ports -x -d 'destination ports, e.g. 22,8000-8100 (default: all)'
+
 # ovl config show
 complete -c ovl -n '__ovl_using config' -a show -d 'print the effective settings and where each comes from'
 
 # status, nodes, invite list, invite revoke ID, remove NODE, rename NODE NEW_NAME,
-# down, genkey, pubkey, netcheck and config show take only the global options.
+# group add|remove|list, policy list, policy rm NAME, down, genkey, pubkey,
+# netcheck and config show take only the global options.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# One entry point for people and CI:  scripts/run.sh deps|build|check|demo|bench|fuzz
+# One entry point for people and CI:  scripts/run.sh deps|build|check|demo|bench|fuzz|soak
 #   deps   install the Debian packages that are missing (needs root)
 #   build  release build (static ovl binary) in build/
 #   check  deps + build + every test (unit, sim, e2e, corpus replay), unit+sim again under
 #          ASan/UBSan, and a bounded fuzz run of every fuzz target
 #   demo   deps + build + the demo network in namespaces
 #   bench  deps + build + throughput/RTT benchmark against wireguard-go and raw veth
+#   soak   deps + build + the 10-minute soak (CTest label `soak`; check runs the 1-minute one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -60,7 +61,7 @@ case "${1:-}" in
   build) deps; build ;;
   check)
     need_root; deps; build
-    ctest --test-dir build --output-on-failure -j1
+    ctest --test-dir build --output-on-failure -j1 -LE soak
     check_sanitized
     build_fuzz
     ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$JOBS"
@@ -68,5 +69,6 @@ case "${1:-}" in
   fuzz) deps; build_fuzz; ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$JOBS" ;;
   demo) need_root; deps; build; bash tests/e2e/demo.sh ;;
   bench) need_root; deps; build; bash bench/bench.sh "${@:2}" ;;
-  *) echo "usage: $0 deps|build|check|demo|bench|fuzz" >&2; exit 2 ;;
+  soak) need_root; deps; build; ctest --test-dir build -L soak --output-on-failure ;;
+  *) echo "usage: $0 deps|build|check|demo|bench|fuzz|soak" >&2; exit 2 ;;
 esac

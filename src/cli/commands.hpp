@@ -73,6 +73,19 @@ int cmd_invite(const GlobalOptions& g, const InviteOptions& o);
 int cmd_invite_list(const GlobalOptions& g);
 int cmd_invite_revoke(const GlobalOptions& g, const std::string& id);
 
+// Groups and access policies (cmd_policy.cpp), on the coordinator.
+int cmd_group_add(const GlobalOptions& g, const std::string& node, const std::string& group);
+int cmd_group_remove(const GlobalOptions& g, const std::string& node, const std::string& group);
+int cmd_group_list(const GlobalOptions& g);
+struct PolicyOptions {
+  std::string name, from, to;
+  std::string proto = "any";
+  std::string ports;  // "" = every port
+};
+int cmd_policy_add(const GlobalOptions& g, const PolicyOptions& o);
+int cmd_policy_list(const GlobalOptions& g);
+int cmd_policy_rm(const GlobalOptions& g, const std::string& name);
+
 // The configuration file (engine/config/toml_config.hpp): built-in defaults <
 // file < the flags the user gave. cmd_config.cpp.
 struct ConfigFile {

@@ -105,6 +105,30 @@ int main(int argc, char** argv) {
   auto* invite_revoke = invite->add_subcommand("revoke", "revoke an invite");
   invite_revoke->add_option("id", invite_id, "invite id (from `ovl invite list`)")->required();
 
+  std::string group_node, group_name, policy_name;
+  auto* group = app.add_subcommand("group", "node groups, for access policies (on the coordinator)");
+  group->require_subcommand(1);
+  auto* group_add = group->add_subcommand("add", "add a node to a group");
+  auto* group_remove = group->add_subcommand("remove", "remove a node from a group");
+  for (auto* c : {group_add, group_remove}) {
+    c->add_option("node", group_node, "name, overlay IP or public key")->required();
+    c->add_option("group", group_name, "group name")->required();
+  }
+  auto* group_list = group->add_subcommand("list", "list groups and their nodes");
+
+  PolicyOptions pol;
+  auto* policyc = app.add_subcommand("policy", "access policies: who may reach whom (on the coordinator)");
+  policyc->require_subcommand(1);
+  auto* policy_add = policyc->add_subcommand("add", "allow traffic from some nodes to others");
+  policy_add->add_option("name", pol.name, "policy name")->required();
+  policy_add->add_option("--from", pol.from, "source: a group, a node, or * for every node")->required();
+  policy_add->add_option("--to", pol.to, "destination: a group, a node, or * for every node")->required();
+  policy_add->add_option("--proto", pol.proto, "tcp, udp, icmp or any")->capture_default_str();
+  policy_add->add_option("--ports", pol.ports, "destination ports, e.g. 22,8000-8100 (default: all)");
+  auto* policy_list = policyc->add_subcommand("list", "list access policies");
+  auto* policy_rm = policyc->add_subcommand("rm", "remove an access policy");
+  policy_rm->add_option("name", policy_name, "policy name")->required();
+
   auto* config = app.add_subcommand("config", "the configuration file and flags");
   config->require_subcommand(1);
   auto* config_show = config->add_subcommand("show", "print the effective settings and where each comes from");
@@ -157,6 +181,12 @@ int main(int argc, char** argv) {
     if (*invite_list) return cmd_invite_list(g);
     if (*invite_revoke) return cmd_invite_revoke(g, invite_id);
     if (*invite) return cmd_invite(g, inv);
+    if (*group_add) return cmd_group_add(g, group_node, group_name);
+    if (*group_remove) return cmd_group_remove(g, group_node, group_name);
+    if (*group_list) return cmd_group_list(g);
+    if (*policy_add) return cmd_policy_add(g, pol);
+    if (*policy_list) return cmd_policy_list(g);
+    if (*policy_rm) return cmd_policy_rm(g, policy_name);
     if (*config_show) return cmd_config_show(g, *cfg, global_sources);
     if (*pingc) return cmd_ping(g, ping);
     if (*netcheck) return cmd_netcheck(g);

@@ -149,7 +149,9 @@ void CoordinatorStore::create_network(const NetworkInfo& info) {
       .bind_text(3, cidr)
       .bind_int(4, info.created_unix)
       .run();
-  log_event("network_created", "network " + info.name + " " + cidr + " created", info.created_unix);
+  insert_policy(policy::default_policy(info.created_unix));
+  log_event("network_created", "network " + info.name + " " + cidr + " created (policy default: all nodes reach each other)",
+            info.created_unix);
   tx.commit();
 }
 

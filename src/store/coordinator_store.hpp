@@ -35,7 +35,8 @@ class CoordinatorStore final : public control::Registry {
   CoordinatorStore(Db& db, crypto::Rng& rng);
 
   static bool has_network(Db& db);
-  // Stores the network; throws store::Error if one exists already and
+  // Stores the network with the policy a network starts with ("default",
+  // everything between all nodes); throws store::Error if one exists already and
   // std::invalid_argument unless info.cidr is IPv4 with room for hosts
   // (prefix length 8..30). The CIDR is stored with its host bits cleared.
   void create_network(const control::NetworkInfo& info);
@@ -69,6 +70,13 @@ class CoordinatorStore final : public control::Registry {
   std::vector<control::InviteRecord> invites() override;  // oldest first
   bool revoke_invite(const std::string& id) override;     // false if no such invite
   void log_event(const std::string& kind, const std::string& detail, int64_t now_unix) override;
+  // Groups and policies (store/policies.cpp). Policies are stored as given;
+  // checking that they make sense is the coordinator's job.
+  bool add_to_group(int64_t node_id, const std::string& group) override;
+  bool remove_from_group(int64_t node_id, const std::string& group) override;
+  std::vector<policy::Policy> policies() override;
+  bool add_policy(const policy::Policy& p) override;
+  bool remove_policy(const std::string& name) override;
 
  private:
   // Where a new node goes: a unique name and the lowest free address.
@@ -82,6 +90,7 @@ class CoordinatorStore final : public control::Registry {
   // Steps `st` (a SELECT of the node columns) and reads its first row.
   std::optional<control::NodeRecord> first_node(Stmt& st);
   std::vector<std::string> groups_of(int64_t node_id);
+  bool insert_policy(const policy::Policy& p);  // the row only; false if the name is taken
 
   Db& db_;
   crypto::SystemRng system_rng_;

@@ -38,13 +38,34 @@ std::string sql_context(std::string_view sql) {
   return out;
 }
 
+// The OS error behind an I/O error when SQLite did not keep it (its unix
+// VFS reads errno late): one small write next to the database. Only on this
+// error path; it tells "Read-only file system" (e.g. ext4 after an error)
+// from "No space left on device".
+int probe_write_errno(const std::string& db) {
+  if (db.empty() || db == ":memory:") return 0;
+  auto slash = db.rfind('/');
+  std::string probe = (slash == std::string::npos ? std::string(".") : db.substr(0, slash)) + "/.ovl-write-probe";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return errno;
+  char c = 0;
+  int e = ::write(fd, &c, 1) == 1 && ::fsync(fd) == 0 ? 0 : errno;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return e;
+}
+
 [[noreturn]] void fail(sqlite3* h, int rc, const std::string& path, std::string_view context) {
   std::string msg = "state database " + path + ": ";
   msg += h ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
-  // "unable to open database file" alone does not say why.
-  if ((rc & 0xff) == SQLITE_CANTOPEN && h && sqlite3_system_errno(h) != 0) {
+  // "unable to open database file" and "disk I/O error" alone do not say
+  // why ("Read-only file system", "No space left on device", ...).
+  int primary = rc & 0xff;
+  int sys = h && (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR) ? sqlite3_system_errno(h) : 0;
+  if (sys == 0 && primary == SQLITE_IOERR) sys = probe_write_errno(path);
+  if (sys != 0) {
     msg += " (";
-    msg += std::strerror(sqlite3_system_errno(h));
+    msg += std::strerror(sys);
     msg += ")";
   }
   if (!context.empty()) {
@@ -225,10 +246,13 @@ Db Db::open(const std::string& path, Mode mode) {
   db.exec("PRAGMA foreign_keys = ON");
   if (mode == Mode::read_write && !db.read_only()) {
     // WAL: readers never block the writer and a crash mid-write leaves the
-    // database intact. With WAL, synchronous=NORMAL cannot corrupt; at worst
-    // the last commits before a power cut are lost.
+    // database intact. synchronous=FULL syncs the WAL at every commit: with
+    // NORMAL the last commits can vanish when the disk goes away (a power cut,
+    // or ext4 turning read-only after an error, tests/e2e/test_state_faults.sh)
+    // and a coordinator would forget a node it had already welcomed, and hand
+    // its address out again. Commits are rare (joins, invites, map changes).
     enable_wal(db);
-    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA synchronous = FULL");
   }
   if (mode == Mode::read_write) {
     // On a read-only file this only writes (and so only fails) if the

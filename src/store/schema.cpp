@@ -69,7 +69,26 @@ CREATE TABLE kv (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 1> kSteps = {kV1};
+// Version 2: access policies (engine/policy/policy.hpp). Selectors are kept
+// in their storage form: "*", "group:NAME" or "node:ID" (an id, so renaming
+// a node does not change what a policy means).
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE policies (
+  name    TEXT    PRIMARY KEY,
+  src     TEXT    NOT NULL,
+  dst     TEXT    NOT NULL,
+  proto   TEXT    NOT NULL CHECK (proto IN ('any', 'tcp', 'udp', 'icmp')),
+  ports   TEXT    NOT NULL DEFAULT '',   -- "22,8000-8100"; '' = every port
+  created INTEGER NOT NULL
+);
+
+-- A network made before policies existed let every node reach every other:
+-- it keeps doing so through the policy a new network starts with.
+INSERT INTO policies (name, src, dst, proto, ports, created)
+  SELECT 'default', '*', '*', 'any', '', created FROM network;
+)sql";
+
+constexpr std::array<std::string_view, 2> kSteps = {kV1, kV2};
 
 }  // namespace
 

@@ -82,6 +82,31 @@ TEST_CASE("rekey after 120 s keeps traffic flowing") {
   CHECK(hs <= 5);
 }
 
+TEST_CASE("a shortened rekey interval (the soak test's knob) rekeys that often, and only the initiator") {
+  wg::DeviceOptions fast;
+  fast.rekey_after_time = 10s;
+  Net net;
+  Node& a = net.add("203.0.113.10", 51820, "10.0.0.1", fast);
+  Node& b = net.add("203.0.113.20", 51820, "10.0.0.2", fast);
+  net.connect(a, b);
+  net.connect(b, a);
+  a.send_ip(b.overlay);
+  net.advance(100ms);
+  REQUIRE(net.count(MsgType::initiation) == 1);
+  for (int i = 0; i < 60; ++i) {
+    a.send_ip(b.overlay);
+    b.send_ip(a.overlay);
+    net.advance(1s);
+  }
+  CHECK(b.received.size() == 61);
+  CHECK(a.received.size() == 60);
+  // One handshake per ~10 s (a rekey is sent at the first packet past 10 s,
+  // then the responder's new session becomes the initiator's for the next).
+  size_t hs = net.count(MsgType::initiation);
+  CHECK(hs >= 5);
+  CHECK(hs <= 8);
+}
+
 TEST_CASE("a session is not used past 180 s: a fresh handshake is made instead") {
   Pair s;
   s.a.send_ip(s.b.overlay);

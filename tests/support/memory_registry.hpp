@@ -14,7 +14,8 @@
 //  * node ids are never reused (AUTOINCREMENT), nodes() is ordered by id,
 //    a node's groups are sorted and unique, invites() is oldest first;
 //  * rename_node() refuses invalid and taken names; renaming to the current
-//    name succeeds; set_endpoints()/touch() on a missing id do nothing.
+//    name succeeds; set_endpoints()/touch() on a missing id do nothing;
+//  * a new network holds the policy "default"; policy names are unique.
 //
 // Not modelled: store::Error (a database failure), and the event log's time
 // for calls that carry no `now` (remove, rename, revoke), recorded as 0.
@@ -48,6 +49,7 @@ class MemoryRegistry final : public control::Registry {
       throw std::invalid_argument("the network range must be an IPv4 CIDR from /8 to /30, not " + net_.cidr.str());
     net_.cidr = net_.cidr.masked();
     events_.push_back({net_.created_unix, "network_created", "network " + net_.name + " " + net_.cidr.str()});
+    policies_.push_back(policy::default_policy(net_.created_unix));
   }
 
   // ------------------------------------------------------------ Registry
@@ -58,6 +60,7 @@ class MemoryRegistry final : public control::Registry {
 
   std::variant<control::NodeRecord, control::EnrollError> enroll(const control::EnrollRequest& req,
                                                                  int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     auto inv = invites_.find(req.invite_id);
     if (inv == invites_.end()) return control::EnrollError::unknown_invite;
@@ -85,6 +88,7 @@ class MemoryRegistry final : public control::Registry {
 
   // Throws std::runtime_error when the network has no free address.
   control::NodeRecord add_node(const crypto::PublicKey& key, const std::string& name, int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     if (auto* n = find_key(key)) return *n;
     auto placed = place(name.empty() ? std::string("node") : name);
@@ -117,6 +121,7 @@ class MemoryRegistry final : public control::Registry {
   }
 
   bool remove_node(int64_t id) override {
+    write_fault();
     std::lock_guard lk(mu_);
     auto it = nodes_.find(id);
     if (it == nodes_.end()) return false;
@@ -126,6 +131,7 @@ class MemoryRegistry final : public control::Registry {
   }
 
   bool rename_node(int64_t id, const std::string& new_name) override {
+    write_fault();
     if (!control::valid_node_name(new_name)) return false;
     std::lock_guard lk(mu_);
     auto it = nodes_.find(id);
@@ -139,11 +145,13 @@ class MemoryRegistry final : public control::Registry {
   }
 
   void set_endpoints(int64_t id, const std::vector<net::Endpoint>& eps) override {
+    write_fault();
     std::lock_guard lk(mu_);
     if (auto it = nodes_.find(id); it != nodes_.end()) it->second.endpoints = eps;
   }
 
   void touch(int64_t id, int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     if (auto it = nodes_.find(id); it != nodes_.end()) it->second.last_seen_unix = now_unix;
   }
@@ -152,6 +160,7 @@ class MemoryRegistry final : public control::Registry {
   // (std::invalid_argument otherwise), as in the SQLite store.
   control::InviteRecord create_invite(const control::InviteOptions& opts, const std::array<uint8_t, 32>& secret_hash,
                                       int64_t now_unix) override {
+    write_fault();
     if (opts.uses != -1 && opts.uses < 1)
       throw std::invalid_argument("an invite allows 1 or more uses, or -1 for unlimited");
     for (const auto& g : opts.groups)
@@ -181,6 +190,7 @@ class MemoryRegistry final : public control::Registry {
   }
 
   bool revoke_invite(const std::string& id) override {
+    write_fault();
     std::lock_guard lk(mu_);
     auto it = invites_.find(id);
     if (it == invites_.end()) return false;
@@ -191,12 +201,60 @@ class MemoryRegistry final : public control::Registry {
     return true;
   }
 
+  bool add_to_group(int64_t node_id, const std::string& group) override {
+    std::lock_guard lk(mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end()) return false;
+    auto& g = it->second.groups;
+    auto pos = std::lower_bound(g.begin(), g.end(), group);
+    if (pos != g.end() && *pos == group) return false;
+    g.insert(pos, group);
+    return true;
+  }
+
+  bool remove_from_group(int64_t node_id, const std::string& group) override {
+    std::lock_guard lk(mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end()) return false;
+    auto& g = it->second.groups;
+    auto pos = std::find(g.begin(), g.end(), group);
+    if (pos == g.end()) return false;
+    g.erase(pos);
+    return true;
+  }
+
+  std::vector<policy::Policy> policies() override {
+    std::lock_guard lk(mu_);
+    return policies_;
+  }
+
+  bool add_policy(const policy::Policy& p) override {
+    std::lock_guard lk(mu_);
+    for (auto& q : policies_)
+      if (q.name == p.name) return false;
+    policies_.push_back(p);
+    return true;
+  }
+
+  bool remove_policy(const std::string& name) override {
+    std::lock_guard lk(mu_);
+    auto it = std::find_if(policies_.begin(), policies_.end(), [&](auto& q) { return q.name == name; });
+    if (it == policies_.end()) return false;
+    policies_.erase(it);
+    return true;
+  }
+
   void log_event(const std::string& kind, const std::string& detail, int64_t now_unix) override {
+    write_fault();
     std::lock_guard lk(mu_);
     events_.push_back({now_unix, kind, detail});
   }
 
   // ------------------------------------------------------------ for tests
+  // Non-empty: every write throws std::runtime_error with this text, like the
+  // SQLite store on a full ("database or disk is full") or read-only disk.
+  std::string fail_writes;
+
   std::vector<Event> events() {  // oldest first
     std::lock_guard lk(mu_);
     return events_;
@@ -208,6 +266,9 @@ class MemoryRegistry final : public control::Registry {
   }
 
  private:
+  void write_fault() const {
+    if (!fail_writes.empty()) throw std::runtime_error("state database: " + fail_writes);
+  }
   struct Placement {
     std::string name;
     net::IpAddr ip;
@@ -298,6 +359,7 @@ class MemoryRegistry final : public control::Registry {
   std::vector<std::string> invite_order_;
   uint64_t invite_counter_ = 0;
   std::vector<Event> events_;
+  std::vector<policy::Policy> policies_;  // oldest first; starts with "default"
 };
 
 }  // namespace ovl::test

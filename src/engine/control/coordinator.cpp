@@ -1,6 +1,7 @@
 #include "engine/control/coordinator.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "engine/crypto/blake2s.hpp"
 #include "engine/log.hpp"
@@ -16,6 +17,7 @@ struct Coordinator::Conn {
   bool closing = false;
   int64_t cmm_window = 0;  // unix second of the current rate window
   int cmm_count = 0;
+  std::optional<policy::RuleSet> filter;  // as last sent
 };
 
 // A node's candidates, its public mapping first: what STUN told it, or else a
@@ -38,6 +40,30 @@ Coordinator::Coordinator(Registry& reg, const crypto::SecretKey& key, crypto::Rn
       advertise_(std::move(advertise)) {}
 
 Coordinator::~Coordinator() = default;
+
+template <class F>
+void Coordinator::best_effort(const char* what, F&& write) {
+  try {
+    write();
+  } catch (const std::exception& e) {
+    log::warn("could not save %s: %s", what, e.what());
+  }
+}
+
+namespace {
+// What a node is told when its enrollment could not be stored. The store's
+// own message (with the coordinator's paths) stays in the coordinator's log.
+std::string storage_refusal(const std::exception& e) {
+  std::string w = e.what();
+  for (auto& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  auto has = [&](const char* s) { return w.find(s) != std::string::npos; };
+  const char* why = has("full") || has("no space")          ? "its disk is full"
+                    : has("readonly") || has("read-only") ? "its disk is read-only"
+                                                          : "its state database failed";
+  return std::string("the coordinator cannot record new nodes right now (") + why +
+         "); the invite was not used, try again later";
+}
+}  // namespace
 
 size_t Coordinator::connected() const { return online_.size(); }
 
@@ -96,7 +122,7 @@ void Coordinator::on_disconnect(ConnId id, CoordinatorOutput& out) {
   if (o == online_.end() || o->second != id) return;  // replaced by a newer link
   online_.erase(o);
   int64_t now = wall_ns_() / 1000000000;
-  reg_.touch(*node, now);
+  best_effort("when a node was last seen", [&] { reg_.touch(*node, now); });
   offline_since_[*node] = now;
   for (auto& n : reg_.nodes())
     if (n.id == *node) {
@@ -130,12 +156,33 @@ PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   return p;
 }
 
-void Coordinator::broadcast(const Delta& d0, CoordinatorOutput& out, std::optional<ConnId> except) {
+void Coordinator::broadcast(const Delta& d0, CoordinatorOutput& out, std::optional<ConnId> except, bool filters) {
   Delta d = d0;
   d.version = ++version_;
   std::string json = encode(d);  // once, whatever the number of links
-  for (auto& [id, c] : conns_)
-    if (c->node && !c->closing && id != except) send(*c, json, out);
+  // Filters differ per node: only the links whose filter changed get a
+  // delta of their own; the others share the bytes above.
+  std::optional<policy::Compiler> comp;
+  std::map<int64_t, policy::Member> members;
+  if (filters) {
+    comp.emplace(compiler());
+    for (auto& n : reg_.nodes()) members[n.id] = member(n);
+  }
+  for (auto& [id, c] : conns_) {
+    if (!c->node || c->closing || id == except) continue;
+    if (comp) {
+      auto m = members.find(*c->node);
+      policy::RuleSet f = m != members.end() ? comp->for_node(m->second) : policy::RuleSet{};
+      if (f != c->filter) {
+        Delta own = d;
+        own.filter = f;
+        c->filter = std::move(f);
+        send(*c, encode(own), out);
+        continue;
+      }
+    }
+    send(*c, json, out);
+  }
 }
 
 void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
@@ -143,7 +190,7 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
   if (!c.node) return fail(c, "protocol", "the first message must be hello", out);
   if (std::holds_alternative<Ping>(m)) return send(c, encode(Pong{}), out);
   if (auto* u = std::get_if<EndpointsUpdate>(&m)) {
-    reg_.set_endpoints(*c.node, candidates(c, u->endpoints, u->reflexive));
+    best_effort("a node's endpoints", [&] { reg_.set_endpoints(*c.node, candidates(c, u->endpoints, u->reflexive)); });
     if (auto n = reg_.node_by_key(c.ch->remote_key())) {
       Delta d;
       d.upsert.push_back(peer_info(*n));
@@ -193,7 +240,13 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
     req.secret_hash = crypto::blake2s({std::span<const uint8_t>(
         reinterpret_cast<const uint8_t*>(secret->data()), secret->size())});
     crypto::wipe(secret->data(), secret->size());
-    auto r = reg_.enroll(req, now);
+    std::variant<NodeRecord, EnrollError> r;
+    try {
+      r = reg_.enroll(req, now);  // one transaction: on failure the invite stays unused
+    } catch (const std::exception& e) {
+      log::warn("enrollment from %s not stored: %s", c.remote.str().c_str(), e.what());
+      return fail(c, "unavailable", storage_refusal(e), out);
+    }
     if (auto* e = std::get_if<EnrollError>(&r)) {
       static const char* codes[] = {"unknown_invite", "expired", "revoked", "used_up", "network_full", "name_taken"};
       log::info("enrollment from %s refused: %s", c.remote.str().c_str(), describe(*e));
@@ -212,8 +265,10 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   // first candidate: behind a port-preserving NAT it is the public mapping.
   c.listen_port = h.listen_port;
   auto eps = candidates(c, h.endpoints, h.reflexive);
-  reg_.set_endpoints(node->id, eps);
-  reg_.touch(node->id, now);
+  best_effort("a node's endpoints", [&] {
+    reg_.set_endpoints(node->id, eps);
+    reg_.touch(node->id, now);
+  });
   node->endpoints = eps;
   c.node = node->id;
 
@@ -232,9 +287,11 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   // below already holds this node as online, so it must carry that version
   // too. Labelled with the version before the event, the newcomer's map
   // would look one behind and its next delta would skip a number.
+  // A node that just enrolled may be in groups that policies name: the
+  // others' filters change too.
   Delta d;
   d.upsert.push_back(peer_info(*node));
-  broadcast(d, out, c.id);
+  broadcast(d, out, c.id, /*filters=*/h.invite_id.has_value());
   auto net = reg_.network();
   Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}, {}};
   for (auto& r : relays_) {
@@ -245,6 +302,8 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   FullMap m;
   m.version = version_;
   for (auto& n : reg_.nodes()) m.peers.push_back(peer_info(n));
+  m.filter = filter_for(node->id);
+  c.filter = m.filter;
   send(c, encode(m), out);
 }
 
@@ -262,7 +321,7 @@ CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {
   t.endpoints = advertise_;
   CreatedInvite r{encode_token(t), rec};
   crypto::wipe(t.secret.data(), t.secret.size());
-  reg_.log_event("invite_created", "invite " + rec.id, wall_ns_() / 1000000000);
+  best_effort("the audit log", [&] { reg_.log_event("invite_created", "invite " + rec.id, wall_ns_() / 1000000000); });
   return r;
 }
 
@@ -286,7 +345,8 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
     err = "could not remove node \"" + which + "\"";
     return false;
   }
-  reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000);
+  // The removal is stored: the rest must happen whatever the audit log says.
+  best_effort("the audit log", [&] { reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000); });
   if (on_removed) on_removed(n->public_key);
   if (auto o = online_.find(n->id); o != online_.end()) {
     if (auto c = conns_.find(o->second); c != conns_.end())
@@ -296,7 +356,7 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
   offline_since_.erase(n->id);
   Delta d;
   d.remove.push_back(n->public_key);
-  broadcast(d, out);
+  broadcast(d, out, std::nullopt, /*filters=*/true);
   return true;
 }
 
@@ -337,7 +397,7 @@ void Coordinator::expire_ephemeral(int64_t grace_s, CoordinatorOutput& out) {
     if (now - since < grace_s) continue;
     std::string err;
     log::info("removing ephemeral node %s, offline for %lld s", n.name.c_str(), static_cast<long long>(now - since));
-    remove_node(n.name, out, err);
+    best_effort("the removal of an ephemeral node", [&] { remove_node(n.name, out, err); });
   }
 }
 

@@ -44,6 +44,17 @@ struct NodeView {
   bool online = false;
 };
 
+struct GroupView {
+  std::string name;
+  std::vector<std::string> nodes;  // member names
+};
+
+// An admin's policy as typed: `from`/`to` are "*", a group or node name, or
+// "group:NAME" / "node:NAME" when a name is both; ports "" = every port.
+struct PolicySpec {
+  std::string name, from, to, proto = "any", ports;
+};
+
 class Coordinator {
  public:
   // `advertise` are the endpoints written into tokens (TCP control port; the
@@ -71,6 +82,22 @@ class Coordinator {
   bool remove_node(const std::string& which, CoordinatorOutput& out, std::string& err);
   bool rename_node(const std::string& which, const std::string& new_name, CoordinatorOutput& out, std::string& err);
   std::vector<NodeView> nodes();
+
+  // Groups and policies (coordinator_policy.cpp). Each change reaches every
+  // node as a delta; a node's delta carries its new filter when the change
+  // altered it. The bool calls return false with `err`, a sentence for the
+  // admin, when the request makes no sense (unknown node or group, bad
+  // ports, a duplicate name...); nothing is changed then.
+  bool group_add(const std::string& node, const std::string& group, CoordinatorOutput& out, std::string& err);
+  bool group_remove(const std::string& node, const std::string& group, CoordinatorOutput& out, std::string& err);
+  std::vector<GroupView> groups();  // by name; groups of active invites too
+  bool add_policy(const PolicySpec& spec, CoordinatorOutput& out, std::string& err);
+  bool remove_policy(const std::string& name, CoordinatorOutput& out, std::string& err);
+  std::vector<policy::Policy> policies() { return reg_.policies(); }
+  // "*", "group:NAME", "node:NAME" (a removed node: "node:#ID").
+  std::string selector_name(const policy::Selector& s);
+  // The filter a node receives (what its map carries).
+  policy::RuleSet filter_for(int64_t node_id);
   // Ephemeral nodes offline for longer than `grace` seconds are removed.
   void expire_ephemeral(int64_t grace_s, CoordinatorOutput& out);
   uint64_t map_version() const { return version_; }
@@ -85,11 +112,23 @@ class Coordinator {
   void forward_call(Conn& c, const CallMeMaybe& cmm, CoordinatorOutput& out);
   void fail(Conn& c, const std::string& code, const std::string& msg, CoordinatorOutput& out);
   void send(Conn& c, const std::string& json, CoordinatorOutput& out);
-  void broadcast(const Delta& d, CoordinatorOutput& out, std::optional<ConnId> except = std::nullopt);
+  // `filters`: the change may alter what nodes admit; every linked node's
+  // filter is compiled again and sent along where it changed.
+  void broadcast(const Delta& d, CoordinatorOutput& out, std::optional<ConnId> except = std::nullopt,
+                 bool filters = false);
+  policy::Compiler compiler();
+  static policy::Member member(const NodeRecord& n);
+  std::optional<policy::Selector> resolve(const std::string& which, const std::vector<std::string>& known_groups,
+                                          std::string& err);
+  std::vector<std::string> known_groups();
   PeerInfo peer_info(const NodeRecord& n) const;
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);
+  // Bookkeeping writes (last seen, endpoints, the audit log) are best effort:
+  // a full or read-only disk must cost neither a link nor the coordinator.
+  template <class F>
+  void best_effort(const char* what, F&& write);
 
   Registry& reg_;
   crypto::SecretKey key_;

@@ -24,6 +24,22 @@ json peer_json(const PeerInfo& p) {
               {"online", p.online}};
 }
 
+json prefixes_json(const std::vector<net::Prefix>& ps) {
+  json a = json::array();
+  for (auto& p : ps) a.push_back(p.str());
+  return a;
+}
+
+json filter_json(const policy::RuleSet& rs) {
+  json rules = json::array();
+  for (auto& r : rs.rules)
+    rules.push_back({{"src", prefixes_json(r.src)},
+                     {"dst", prefixes_json(r.dst)},
+                     {"proto", policy::proto_name(r.proto)},
+                     {"ports", policy::format_ports(r.ports)}});
+  return json{{"rules", std::move(rules)}};
+}
+
 // Typed field access that reports what is wrong instead of throwing deep
 // inside nlohmann with a message that quotes the input.
 struct Reader {
@@ -54,8 +70,11 @@ struct Reader {
     auto* f = field(k);
     if (!f) return 0;
     if (!f->is_number_integer()) return fail(std::string("field \"") + k + "\" must be an integer"), 0;
-    int64_t v = f->is_number_unsigned() && f->get<uint64_t>() > uint64_t(INT64_MAX) ? hi + 1 : f->get<int64_t>();
-    if (v < lo || v > hi) return fail(std::string("field \"") + k + "\" is out of range"), 0;
+    // An unsigned value above INT64_MAX is out of range whatever `hi` is
+    // (computing hi + 1 for it would overflow when hi is INT64_MAX).
+    bool huge = f->is_number_unsigned() && f->get<uint64_t>() > uint64_t(INT64_MAX);
+    int64_t v = huge ? 0 : f->get<int64_t>();
+    if (huge || v < lo || v > hi) return fail(std::string("field \"") + k + "\" is out of range"), 0;
     return v;
   }
   bool boolean(const char* k) {
@@ -81,6 +100,15 @@ struct Reader {
       auto e = net::Endpoint::parse(s);
       if (!e) return fail(std::string("field \"") + k + "\" holds an invalid endpoint"), r;
       r.push_back(*e);
+    }
+    return r;
+  }
+  std::vector<net::Prefix> prefixes(const char* k) {
+    std::vector<net::Prefix> r;
+    for (auto& s : strings(k)) {
+      auto p = net::Prefix::parse(s);
+      if (!p) return fail(std::string("field \"") + k + "\" holds an invalid prefix"), r;
+      r.push_back(*p);
     }
     return r;
   }
@@ -122,6 +150,41 @@ std::optional<PeerInfo> read_peer(const json& j, std::string* why) {
   p.online = r.boolean("online");
   if (!r.ok) return std::nullopt;
   return p;
+}
+
+// An optional "filter" field; false if present but malformed.
+bool read_filter(const json& j, std::optional<policy::RuleSet>& out, std::string* why) {
+  auto it = j.find("filter");
+  if (it == j.end()) return true;
+  auto bad = [&](const char* m) {
+    if (why) *why = m;
+    return false;
+  };
+  if (!it->is_object()) return bad("filter must be an object");
+  auto rules = it->find("rules");
+  if (rules == it->end() || !rules->is_array()) return bad("filter rules must be an array");
+  policy::RuleSet rs;
+  rs.rules.reserve(rules->size());
+  for (auto& e : *rules) {
+    if (!e.is_object()) return bad("filter rule must be an object");
+    Reader r{e, why};
+    policy::Rule rule;
+    rule.src = r.prefixes("src");
+    rule.dst = r.prefixes("dst");
+    auto proto = policy::parse_proto(r.str("proto"));
+    std::string ports = r.str("ports");
+    if (!r.ok) return false;
+    if (!proto) return bad("filter rule has an unknown proto");
+    if (!ports.empty()) {
+      auto pr = policy::parse_ports(ports);
+      if (!pr) return bad("filter rule has invalid ports");
+      rule.ports = std::move(*pr);
+    }
+    rule.proto = *proto;
+    rs.rules.push_back(std::move(rule));
+  }
+  out = std::move(rs);
+  return true;
 }
 
 std::optional<std::vector<PeerInfo>> read_peers(const json& j, const char* k, std::string* why) {
@@ -174,11 +237,13 @@ std::string encode(const Message& m) {
           json peers = json::array();
           for (auto& p : v.peers) peers.push_back(peer_json(p));
           j = {{"type", "map"}, {"version", v.version}, {"peers", std::move(peers)}};
+          if (v.filter) j["filter"] = filter_json(*v.filter);
         } else if constexpr (std::is_same_v<T, Delta>) {
           json up = json::array(), rm = json::array();
           for (auto& p : v.upsert) up.push_back(peer_json(p));
           for (auto& k : v.remove) rm.push_back(crypto::to_base64(k));
           j = {{"type", "delta"}, {"version", v.version}, {"upsert", std::move(up)}, {"remove", std::move(rm)}};
+          if (v.filter) j["filter"] = filter_json(*v.filter);
         } else if constexpr (std::is_same_v<T, CallMeMaybe>) {
           j = {{"type", "call_me_maybe"}, {"peer", crypto::to_base64(v.peer)}, {"endpoints", endpoints_json(v.endpoints)},
                {"mapping", v.mapping}, {"udp", v.udp}, {"spray", v.spray}};
@@ -264,6 +329,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     auto peers = read_peers(j, "peers", why);
     if (!peers) return std::nullopt;
     m.peers = std::move(*peers);
+    if (!read_filter(j, m.filter, why)) return std::nullopt;
     return m;
   }
   if (type == "delta") {
@@ -274,7 +340,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     if (!up) return std::nullopt;
     d.upsert = std::move(*up);
     for (auto& s : r.strings("remove")) d.remove.push_back(r.key(s, "removed key"));
-    if (!r.ok) return std::nullopt;
+    if (!r.ok || !read_filter(j, d.filter, why)) return std::nullopt;
     return d;
   }
   if (type == "call_me_maybe") {

@@ -13,8 +13,9 @@
 // coordinator -> node
 //   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain"},
 //    "relays":[{"endpoint":"203.0.113.1:51822","expires":1700000000,"mac":"<base64>"}]}
-//   {"type":"map", "version":N, "peers":[{peer}...]}          (full map; includes self)
-//   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...]}
+//   {"type":"map", "version":N, "peers":[{peer}...], "filter":{filter}}   (full map; includes self)
+//   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...],
+//    "filter":{filter} (only when this node's filter changed)}
 //   {"type":"pong"}
 //   {"type":"call_me_maybe", "peer":"<b64 key of the sender>", ...cmm}   (forwarded)
 //   {"type":"error", "code":"used_up", "message":"..."}        (then the link closes)
@@ -26,6 +27,11 @@
 //
 // {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "public_key":"<b64>",
 //           "endpoints":["203.0.113.10:51820", ...], "groups":["servers"], "online":true}
+// {filter} = {"rules":[{"src":["100.83.0.0/16"], "dst":["100.83.0.2/32"], "proto":"tcp",
+//             "ports":"22,8000-8100" ("" = every port)}...]}
+//   what the receiving node admits (engine/policy); unlike the peers it is
+//   compiled for each node. A map without one comes from a coordinator that
+//   predates policies: the node then filters nothing.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -36,6 +42,7 @@
 
 #include "engine/crypto/keys.hpp"
 #include "engine/net/ip.hpp"
+#include "engine/policy/policy.hpp"
 
 namespace ovl::control {
 
@@ -95,11 +102,13 @@ struct Welcome {
 struct FullMap {
   uint64_t version = 0;
   std::vector<PeerInfo> peers;
+  std::optional<policy::RuleSet> filter;
 };
 struct Delta {
   uint64_t version = 0;
   std::vector<PeerInfo> upsert;
   std::vector<crypto::PublicKey> remove;
+  std::optional<policy::RuleSet> filter;  // replaces the node's filter when present
 };
 struct ErrorMsg {
   std::string code, message;

@@ -12,6 +12,7 @@ std::string NetState::to_json() const {
   FullMap m;
   m.version = version;
   for (auto& [k, p] : peers) m.peers.push_back(p);
+  m.filter = filter;
   j["map"] = nlohmann::json::parse(encode(m));
   return j.dump();
 }
@@ -31,6 +32,7 @@ std::optional<NetState> NetState::from_json(std::string_view s) {
     auto& fm = std::get<FullMap>(*m);
     st.version = fm.version;
     for (auto& p : fm.peers) st.peers[p.public_key] = p;
+    st.filter = fm.filter;
   }
   return st;
 }
@@ -125,10 +127,12 @@ void NodeAgent::handle(const Message& m) {
     state_.peers.clear();
     for (auto& p : fm->peers) state_.peers[p.public_key] = p;
     state_.version = fm->version;
+    state_.filter = fm->filter;
     map_changed_ = true;
   } else if (auto* d = std::get_if<Delta>(&m)) {
     for (auto& k : d->remove) state_.peers.erase(k);
     for (auto& p : d->upsert) state_.peers[p.public_key] = p;
+    if (d->filter) state_.filter = d->filter;
     state_.version = d->version;
     map_changed_ = true;
     if (state_.welcome) {  // our own record may have changed (rename)

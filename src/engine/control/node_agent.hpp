@@ -27,6 +27,8 @@ struct NetState {
   std::optional<Welcome> welcome;
   uint64_t version = 0;
   std::map<crypto::PublicKey, PeerInfo, KeyLess> peers;  // includes self
+  // What this node admits (nullopt: the coordinator predates policies).
+  std::optional<policy::RuleSet> filter;
   std::string to_json() const;
   static std::optional<NetState> from_json(std::string_view s);
 };

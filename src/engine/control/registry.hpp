@@ -13,6 +13,7 @@
 
 #include "engine/crypto/keys.hpp"
 #include "engine/net/ip.hpp"
+#include "engine/policy/policy.hpp"
 
 namespace ovl::control {
 
@@ -99,6 +100,17 @@ class Registry {
                                      int64_t now_unix) = 0;
   virtual std::vector<InviteRecord> invites() = 0;
   virtual bool revoke_invite(const std::string& id) = 0;
+
+  // Group membership. add: false if the node was already in the group (or
+  // does not exist); remove: false if it was not in it.
+  virtual bool add_to_group(int64_t node_id, const std::string& group) = 0;
+  virtual bool remove_from_group(int64_t node_id, const std::string& group) = 0;
+
+  // Access policies, by name (unique). A new network holds one: "default",
+  // everything between all nodes. add: false if the name is taken.
+  virtual std::vector<policy::Policy> policies() = 0;  // oldest first
+  virtual bool add_policy(const policy::Policy& p) = 0;
+  virtual bool remove_policy(const std::string& name) = 0;
 
   // Append-only audit log ("node laptop joined with invite 1a2b...").
   virtual void log_event(const std::string& kind, const std::string& detail, int64_t now_unix) = 0;

@@ -1,6 +1,7 @@
 #include "engine/io/daemon.hpp"
 
 #include <csignal>
+#include <cstdlib>
 
 #include "engine/io/daemon_impl.hpp"
 #include "engine/io/interfaces.hpp"
@@ -62,9 +63,32 @@ void Daemon::Impl::stop(int code, const std::string& why) {
 
 // ---- node role ----
 
+namespace {
+// OVL_TEST_REKEY_AFTER_S (1..120) shortens WireGuard's 120 s rekey interval.
+// It exists for tests only (tests/e2e/test_soak.sh: real rekeys within a
+// one-minute run) and says so in the log; it never lengthens the interval.
+wg::DeviceOptions device_options() {
+  wg::DeviceOptions o;
+  if (const char* v = std::getenv("OVL_TEST_REKEY_AFTER_S")) {
+    char* end = nullptr;
+    long s = std::strtol(v, &end, 10);
+    if (end != v && *end == 0 && s >= 1 && s <= 120) {
+      o.rekey_after_time = std::chrono::seconds(s);
+      log::warn("TEST ONLY: OVL_TEST_REKEY_AFTER_S=%ld, sessions are rekeyed every %ld s", s, s);
+    } else {
+      log::warn("ignoring OVL_TEST_REKEY_AFTER_S=\"%.16s\" (test-only; a whole number of seconds 1..120)", v);
+    }
+  }
+  return o;
+}
+}  // namespace
+
 void Daemon::Impl::start_node() {
   NodeRole& n = *opts.node;
-  device = std::make_unique<wg::Device>(n.key, system_device_env());
+  device = std::make_unique<wg::Device>(n.key, system_device_env(), device_options());
+  uint64_t seed = 0;
+  system_rng().fill({reinterpret_cast<uint8_t*>(&seed), sizeof seed});
+  filter = std::make_unique<policy::Filter>(policy::Filter::kDefaultFlows, seed);
   udp = std::make_unique<UdpSocket>(n.listen_port);
   agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, n.hostname, udp->port());
   if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
@@ -100,6 +124,7 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   relay_client = std::make_unique<relay::Client>(device->public_key());
   prober = std::make_unique<nat::Prober>(n.key);
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
+  plane->filter = filter.get();
   plane->start();
   check_paths();
   run_prober();
@@ -160,6 +185,16 @@ void Daemon::Impl::apply_map() {
     it = applied.erase(it);
   }
   if (plane) plane->rearm();
+  if (st.filter != applied_filter) {
+    filter->set_rules(st.filter);
+    applied_filter = st.filter;
+    if (st.filter) log::info("access policy: %zu rule(s) admit traffic to this node", st.filter->rules.size());
+    else log::info("access policy: none from the coordinator; all traffic is admitted");
+  }
+  std::vector<net::IpAddr> sources;
+  for (auto& [key, p] : st.peers)
+    if (key != self) sources.push_back(p.ip);
+  filter->set_sources(sources);
   run_prober();
   std::vector<dns::Record> names;
   for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});
@@ -313,8 +348,10 @@ void Daemon::Impl::link_read() {
     }
     if (plane) on_calls();  // after the map: a call may name a peer that just joined
     if (auto& r = agent->refused()) {
-      bool never_enrolled = !agent->state().welcome;
-      return stop(never_enrolled ? kExitRefused : kExitFailure, r->message);
+      // A refused join is bad input (exit 2); a coordinator that cannot
+      // store it right now ("unavailable") is a failure worth retrying.
+      bool refused_input = !agent->state().welcome && r->code != "unavailable";
+      return stop(refused_input ? kExitRefused : kExitFailure, r->message);
     }
     if (!ok) return link_failed(agent->last_error());
     link_read();

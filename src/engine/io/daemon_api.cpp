@@ -11,6 +11,8 @@ using json = nlohmann::json;
 namespace {
 
 json error(const std::string& m) { return {{"error", m}}; }
+// A request that makes no sense (the CLI exits with 2, "bad input").
+json bad_input(const std::string& m) { return {{"error", m}, {"bad_input", true}}; }
 
 std::string b64(const crypto::PublicKey& k) { return crypto::to_base64(k); }
 
@@ -88,6 +90,7 @@ json Daemon::Impl::status_json() {
         }
       if (s.endpoint && nat::socket_id(*s.endpoint)) e["via_spray_socket"] = true;
     }
+    e["denied_packets"] = filter->denied_from(p.ip);
     e["path"] = path;
     if (auto pn = peer_nat.find(key); pn != peer_nat.end() && pn->second.heard)
       e["nat"] = nat::describe(pn->second.mapping);
@@ -95,6 +98,11 @@ json Daemon::Impl::status_json() {
     peers.push_back(std::move(e));
   }
   r["peers"] = std::move(peers);
+  r["policy"] = {{"enforcing", filter->enforcing()},
+                 {"rules", filter->rule_count()},
+                 {"flows", filter->flows().live(monotonic_now())},
+                 {"denied_packets", filter->denied()},
+                 {"reply_packets", filter->replies()}};
   return r;
 }
 
@@ -126,20 +134,16 @@ json Daemon::Impl::netcheck_json() {
   return r;
 }
 
-json Daemon::Impl::handle_api(const json& req) {
-  auto cmd = req.value("cmd", std::string());
-  if (cmd == "status") return status_json();
-  if (cmd == "netcheck") return netcheck_json();
-  if (cmd == "down") {
+json Daemon::Impl::handle_api(const control::ApiRequest& req) {
+  namespace api = control::api;
+  if (std::holds_alternative<api::Status>(req)) return status_json();
+  if (std::holds_alternative<api::Netcheck>(req)) return netcheck_json();
+  if (std::holds_alternative<api::Down>(req)) {
     asio::post(io, [this] { stop(kExitOk); });
     return {{"ok", true}};
   }
-  if (!coord) {
-    if (cmd == "nodes" || cmd.rfind("invite", 0) == 0 || cmd == "remove" || cmd == "rename")
-      return error("this node does not run the coordinator; run the command on the coordinator's host");
-    return error("unknown command \"" + cmd + "\"");
-  }
-  if (cmd == "nodes") {
+  if (!coord) return error("this node does not run the coordinator; run the command on the coordinator's host");
+  if (std::holds_alternative<api::Nodes>(req)) {
     json a = json::array();
     for (auto& v : coord->nodes())
       a.push_back({{"id", v.node.id},
@@ -154,56 +158,68 @@ json Daemon::Impl::handle_api(const json& req) {
                    {"last_seen", v.node.last_seen_unix}});
     return {{"nodes", a}};
   }
-  if (cmd == "invite.create") {
+  if (auto* c = std::get_if<api::InviteCreate>(&req)) {
     control::InviteOptions o;
-    // Checked as JSON integers first: a float like 1e300 must not reach an int.
-    auto int_field = [&](const char* k, int64_t def, int64_t lo, int64_t hi) -> std::optional<int64_t> {
-      auto it = req.find(k);
-      if (it == req.end()) return def;
-      if (!it->is_number_integer()) return std::nullopt;
-      if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(hi)) return std::nullopt;
-      int64_t v = it->get<int64_t>();
-      if (v < lo || v > hi) return std::nullopt;
-      return v;
-    };
-    auto uses = int_field("uses", 1, 1, 1000000);
-    if (!uses) return error("--uses must be a whole number from 1 to 1000000");
-    o.uses = static_cast<int>(*uses);
-    if (req.value("reusable", false)) o.uses = -1;
-    auto ttl = int_field("expires_s", 24 * 3600, 1, int64_t(100) * 365 * 24 * 3600);
-    if (!ttl) return error("--expires must be between 1 second and 100 years");
-    o.expires_unix = wall_clock_ns() / 1000000000 + *ttl;
-    o.groups = req.value("groups", std::vector<std::string>{});
-    o.ephemeral = req.value("ephemeral", false);
-    o.name = req.value("name", std::string());
-    if (!o.name.empty() && !control::valid_node_name(o.name))
-      return error("\"" + o.name + "\" is not a valid node name (use a-z, 0-9 and '-')");
+    o.uses = c->uses;
+    o.expires_unix = wall_clock_ns() / 1000000000 + c->expires_s;
+    o.groups = c->groups;
+    o.ephemeral = c->ephemeral;
+    o.name = c->name;
     auto inv = coord->create_invite(o);
     return {{"token", inv.token}, {"id", inv.record.id}, {"expires", inv.record.opts.expires_unix},
             {"uses", inv.record.uses_left}, {"groups", inv.record.opts.groups}};
   }
-  if (cmd == "invite.list") {
+  if (std::holds_alternative<api::InviteList>(req)) {
     json a = json::array();
     for (auto& r : opts.coordinator->registry->invites()) a.push_back(invite_json(r));
     return {{"invites", a}};
   }
-  if (cmd == "invite.revoke") {
-    auto id = req.value("id", std::string());
-    if (!opts.coordinator->registry->revoke_invite(id)) return error("no invite with id \"" + id + "\"");
+  if (auto* r = std::get_if<api::InviteRevoke>(&req)) {
+    if (!opts.coordinator->registry->revoke_invite(r->id)) return error("no invite with that id (see `ovl invite list`)");
     return {{"ok", true}};
   }
-  if (cmd == "remove") {
-    std::string err;
-    if (!coord->remove_node(req.value("node", std::string()), *this, err)) return error(err);
+  std::string err;
+  if (auto* r = std::get_if<api::Remove>(&req)) {
+    if (!coord->remove_node(r->node, *this, err)) return error(err);
     return {{"ok", true}};
   }
-  if (cmd == "rename") {
-    std::string err;
-    if (!coord->rename_node(req.value("node", std::string()), req.value("name", std::string()), *this, err))
-      return error(err);
+  if (auto* rn = std::get_if<api::Rename>(&req)) {
+    if (!coord->rename_node(rn->node, rn->name, *this, err)) return error(err);
     return {{"ok", true}};
   }
-  return error("unknown command \"" + cmd + "\"");
+  return handle_policy_api(req);
+}
+
+// Groups and policies. The coordinator's refusals are the client's bad
+// input: "bad_input" tells the CLI to exit with 2.
+json Daemon::Impl::handle_policy_api(const control::ApiRequest& req) {
+  namespace api = control::api;
+  std::string err;
+  if (auto* g = std::get_if<api::GroupAdd>(&req))
+    return coord->group_add(g->node, g->group, *this, err) ? json{{"ok", true}} : bad_input(err);
+  if (auto* g = std::get_if<api::GroupRemove>(&req))
+    return coord->group_remove(g->node, g->group, *this, err) ? json{{"ok", true}} : bad_input(err);
+  if (std::holds_alternative<api::GroupList>(req)) {
+    json a = json::array();
+    for (auto& g : coord->groups()) a.push_back({{"name", g.name}, {"nodes", g.nodes}});
+    return {{"groups", a}};
+  }
+  if (auto* p = std::get_if<api::PolicyAdd>(&req)) {
+    control::PolicySpec s{p->name, p->from, p->to, p->proto, p->ports};
+    return coord->add_policy(s, *this, err) ? json{{"ok", true}} : bad_input(err);
+  }
+  if (auto* p = std::get_if<api::PolicyRemove>(&req))
+    return coord->remove_policy(p->name, *this, err) ? json{{"ok", true}} : bad_input(err);
+  // What is left: policy.list.
+  json a = json::array();
+  for (auto& p : coord->policies())
+    a.push_back({{"name", p.name},
+                 {"from", coord->selector_name(p.from)},
+                 {"to", coord->selector_name(p.to)},
+                 {"proto", policy::proto_name(p.proto)},
+                 {"ports", policy::format_ports(p.ports)},
+                 {"created", p.created_unix}});
+  return {{"policies", a}};
 }
 
 }  // namespace ovl::io

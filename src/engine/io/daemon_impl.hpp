@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "engine/control/api_request.hpp"
 #include "engine/control/coordinator.hpp"
 #include "engine/control/node_agent.hpp"
 #include "engine/io/daemon.hpp"
@@ -98,6 +99,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::unique_ptr<UdpSocket> udp;
   std::unique_ptr<tun::TunDevice> tun;
   std::unique_ptr<PacketPlane> plane;
+  std::unique_ptr<policy::Filter> filter;            // access policy, enforced on received packets
+  std::optional<policy::RuleSet> applied_filter;     // the rules last given to `filter`
   std::unique_ptr<control::NodeAgent> agent;
   std::map<crypto::PublicKey, std::vector<net::Endpoint>, control::KeyLess> applied;  // endpoints last given to device
   std::unique_ptr<tcp::socket> link;  // control link to the coordinator
@@ -206,8 +209,9 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void accept_api();
 
   // daemon_api.cpp
-  nlohmann::json handle_api(const nlohmann::json& req);
+  nlohmann::json handle_api(const control::ApiRequest& req);
   nlohmann::json status_json();
+  nlohmann::json handle_policy_api(const control::ApiRequest& req);
   nlohmann::json netcheck_json();
 };
 

@@ -306,12 +306,13 @@ void Daemon::Impl::accept_api() {
         resp = {{"error", ec == asio::error::not_found ? "request too large" : "incomplete request"}};
       } else {
         std::string line(asio::buffers_begin(s->in.data()), asio::buffers_begin(s->in.data()) + n);
-        auto req = nlohmann::json::parse(line, nullptr, false);
-        if (req.is_discarded() || !req.is_object()) resp = {{"error", "request is not a JSON object"}};
-        else {
+        auto req = control::parse_api_request(line);
+        if (auto* bad = std::get_if<std::string>(&req)) {
+          resp = {{"error", *bad}};
+        } else {
           try {
-            resp = handle_api(req);
-          } catch (const std::exception& e) {
+            resp = handle_api(std::get<control::ApiRequest>(req));
+          } catch (const std::exception& e) {  // e.g. the database refused a write
             resp = {{"error", e.what()}};
           }
         }

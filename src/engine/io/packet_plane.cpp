@@ -50,6 +50,7 @@ void PacketPlane::send_udp(const net::Endpoint& to, std::span<const uint8_t> dat
 }
 
 void PacketPlane::write_tun(std::span<const uint8_t> packet) {
+  if (filter && !policy::passes(filter->inbound(packet, now_))) return;  // counted by the filter
   ssize_t n = tun_.write(packet);
   if (n >= 0) ++stats_.tun_tx;
   else log_sometimes(++stats_.tun_tx_errors, "TUN write failed", n);
@@ -68,7 +69,7 @@ void PacketPlane::wait_tun() {
 }
 
 void PacketPlane::on_udp_readable() {
-  const wg::Time now = monotonic_now();
+  const wg::Time now = now_ = monotonic_now();
   for (int i = 0; i < kBatch; ++i) {
     net::Endpoint from;
     ssize_t n = udp_.recv(udp_buf_, from);
@@ -89,7 +90,7 @@ void PacketPlane::on_udp_readable() {
 }
 
 void PacketPlane::on_tun_readable() {
-  const wg::Time now = monotonic_now();
+  const wg::Time now = now_ = monotonic_now();
   uint8_t* pkt = tun_buf_.data() + wg::kHeadroom;
   for (int i = 0; i < kBatch; ++i) {
     ssize_t n = tun_.read(std::span<uint8_t>(pkt, kMaxPacket));
@@ -107,6 +108,7 @@ void PacketPlane::on_tun_readable() {
       local_service({pkt, static_cast<size_t>(n)});
       continue;
     }
+    if (filter) filter->outbound({pkt, static_cast<size_t>(n)}, now);
     dev_.on_tun(std::span<uint8_t>(pkt, static_cast<size_t>(n)), now, *this);
   }
   rearm();
@@ -127,7 +129,8 @@ void PacketPlane::rearm() {
   timer_.async_wait([this](const std::error_code& ec) {
     if (ec) return;  // replaced by an earlier deadline, or shutdown
     armed_ = wg::Time::max();
-    dev_.on_timer(monotonic_now(), *this);
+    now_ = monotonic_now();
+    dev_.on_timer(now_, *this);
     rearm();
   });
 }

@@ -5,6 +5,10 @@
 //   UDP readable  -> device.on_udp
 //   timer due     -> device.on_timer (only ever moved earlier; see rearm())
 //
+// With a `filter`, packets read from TUN are shown to it (it tracks the
+// flows this node opens) and packets the device decrypted reach TUN only if
+// it lets them pass: the receiving node enforces access policies.
+//
 // Internal to engine/io: it includes asio, so only the loop .cpp files that
 // already pay for asio include it. Receive buffers are allocated once; the
 // packet path neither allocates nor throws. Several packets are taken per
@@ -18,6 +22,7 @@
 
 #include "engine/io/loop_stats.hpp"
 #include "engine/io/udp_socket.hpp"
+#include "engine/policy/filter.hpp"
 #include "engine/wg/device.hpp"
 #include "tun/tun_device.hpp"
 
@@ -40,6 +45,8 @@ class PacketPlane final : public wg::Output {
   std::function<void(std::span<const uint8_t>)> local_service;
   // Datagrams the device sends to a relay's virtual endpoint go here.
   std::function<void(const net::Endpoint&, std::span<const uint8_t>)> virtual_send;
+  // Access policy filter (owned by the daemon; nullptr: none).
+  policy::Filter* filter = nullptr;
   // Call after changing the device from outside an event (peers added...).
   void rearm();
   const LoopStats& stats() const { return stats_; }
@@ -63,6 +70,7 @@ class PacketPlane final : public wg::Output {
   asio::posix::stream_descriptor tun_wait_;
   asio::steady_timer timer_;
   wg::Time armed_ = wg::Time::max();  // when the timer fires; max() when idle
+  wg::Time now_{0};                   // of the event being handled (for the filter)
   LoopStats stats_;
   alignas(16) std::array<uint8_t, wg::kHeadroom + kMaxPacket + wg::kTailroom> tun_buf_;
   alignas(16) std::array<uint8_t, kMaxPacket + 1> udp_buf_;

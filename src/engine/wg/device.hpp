@@ -22,6 +22,7 @@
 
 #include "engine/crypto/keys.hpp"
 #include "engine/net/ip.hpp"
+#include "engine/wg/keypair.hpp"
 
 namespace ovl::wg {
 
@@ -74,6 +75,10 @@ struct DeviceOptions {
   // Handshake messages per second above which the device considers itself
   // under load and answers initiations without a valid MAC2 with a cookie.
   uint32_t under_load_handshakes_per_sec = 128;
+  // How old a session gets before its initiator rekeys (WireGuard's
+  // REKEY_AFTER_TIME). Only tests change it: the soak test sets
+  // OVL_TEST_REKEY_AFTER_S so that a one-minute run sees several real rekeys.
+  Time rekey_after_time = kRekeyAfterTime;
 };
 
 class Device {

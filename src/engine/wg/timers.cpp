@@ -97,7 +97,7 @@ void Device::Impl::keep_key_fresh_sending(Peer& p, Time now, Output& out) {
   Keypair* kp = p.current.get();
   if (!kp) return;
   uint64_t sent = kp->send_counter.load(std::memory_order_relaxed);
-  if (sent > kRekeyAfterMessages || (kp->initiator && now - kp->created >= kRekeyAfterTime))
+  if (sent > kRekeyAfterMessages || (kp->initiator && now - kp->created >= opts.rekey_after_time))
     send_initiation(p, now, false, out);
 }
 
