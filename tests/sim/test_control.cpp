@@ -298,3 +298,47 @@ TEST_CASE("control: an agent pinning another coordinator key is never welcomed")
   CHECK(ok.linked());
   CHECK(server.state().peers.size() == 2);
 }
+
+TEST_CASE("control: a call-me-maybe reaches the named peer with the sender's key; bounded per link") {
+  Sim s(3);
+  Member& server = add_server(s);
+  std::string token = s.invite({.uses = -1});
+  Member& a = s.join(token, "a");
+  Member& b = s.join(token, "b");
+  REQUIRE(a.linked());
+  REQUIRE(b.linked());
+  control::CallMeMaybe c;
+  c.peer = b.pub;
+  c.endpoints = {*net::Endpoint::parse("203.0.113.10:51820"), *net::Endpoint::parse("192.168.1.2:51820")};
+  c.mapping = "endpoint-independent";
+  c.spray = true;
+  s.links[*a.conn].to_coord = a.agent->call_me_maybe(c);
+  s.pump();
+  auto got = b.agent->take_calls();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].peer == a.pub);  // the sender, as the coordinator authenticated it
+  CHECK(got[0].endpoints == c.endpoints);
+  CHECK(got[0].mapping == "endpoint-independent");
+  CHECK(got[0].spray);
+  CHECK(server.agent->take_calls().empty());
+  CHECK(a.agent->take_calls().empty());
+  // A flood is cut at the coordinator's per-link budget, and the link stays up.
+  std::vector<uint8_t> many;
+  for (int i = 0; i < 300; ++i) {
+    auto m = a.agent->call_me_maybe(c);
+    many.insert(many.end(), m.begin(), m.end());
+  }
+  s.links[*a.conn].to_coord = std::move(many);
+  s.pump();
+  auto flood = b.agent->take_calls();
+  CHECK(flood.size() >= 90);
+  CHECK(flood.size() <= 100);
+  CHECK(a.linked());
+  // A call to an unknown key goes nowhere.
+  c.peer[0] ^= 1;
+  s.advance_s(11);
+  s.links[*a.conn].to_coord = a.agent->call_me_maybe(c);
+  s.pump();
+  CHECK(b.agent->take_calls().empty());
+  CHECK(a.linked());
+}

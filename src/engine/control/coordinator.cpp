@@ -19,6 +19,8 @@ struct Coordinator::Conn {
   std::optional<int64_t> node;  // set once the hello was accepted
   uint16_t listen_port = 0;
   bool closing = false;
+  int64_t cmm_window = 0;  // unix second of the current rate window
+  int cmm_count = 0;
   std::optional<policy::RuleSet> filter;  // as last sent
   // The full map this link got: its version label and the change count then.
   // A link whose map already holds every pending change skips that delta.
@@ -322,7 +324,30 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
     }
     return;
   }
+  if (auto* cmm = std::get_if<CallMeMaybe>(&m)) return forward_call(c, *cmm, out);
   fail(c, "protocol", "unexpected message from a node", out);
+}
+
+// Passes a call-me-maybe on to the peer it names, with the sender's key in
+// its place. Bounded per link (kCallsPer10s): a node cannot make the
+// coordinator flood another. A peer that is offline simply misses it.
+void Coordinator::forward_call(Conn& c, const CallMeMaybe& cmm, CoordinatorOutput& out) {
+  constexpr int kCallsPer10s = 100;
+  int64_t now = wall_ns_() / 1000000000;
+  if (now - c.cmm_window >= 10) {
+    c.cmm_window = now;
+    c.cmm_count = 0;
+  }
+  if (++c.cmm_count > kCallsPer10s) return;
+  auto target = reg_.node_by_key(cmm.peer);
+  if (!target) return;
+  auto o = online_.find(target->id);
+  if (o == online_.end()) return;
+  auto conn = conns_.find(o->second);
+  if (conn == conns_.end() || conn->second->closing) return;
+  CallMeMaybe fwd = cmm;
+  fwd.peer = c.ch->remote_key();
+  send(*conn->second, encode(fwd), out);
 }
 
 void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {

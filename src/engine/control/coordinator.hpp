@@ -124,6 +124,7 @@ class Coordinator {
   struct Conn;
   void handle(Conn& c, const Message& m, CoordinatorOutput& out);
   void on_hello(Conn& c, const Hello& h, CoordinatorOutput& out);
+  void forward_call(Conn& c, const CallMeMaybe& cmm, CoordinatorOutput& out);
   void fail(Conn& c, const std::string& code, const std::string& msg, CoordinatorOutput& out);
   void send(Conn& c, std::string_view json, CoordinatorOutput& out);
   PeerInfo peer_info(const NodeRecord& n) const;

@@ -257,6 +257,9 @@ std::string encode(const Message& m) {
           for (auto& k : v.remove) rm.push_back(crypto::to_base64(k));
           j = {{"type", "delta"}, {"version", v.version}, {"upsert", std::move(up)}, {"remove", std::move(rm)}};
           if (v.filter) j["filter"] = filter_json(*v.filter);
+        } else if constexpr (std::is_same_v<T, CallMeMaybe>) {
+          j = {{"type", "call_me_maybe"}, {"peer", crypto::to_base64(v.peer)}, {"endpoints", endpoints_json(v.endpoints)},
+               {"mapping", v.mapping}, {"udp", v.udp}, {"spray", v.spray}};
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           j = {{"type", "error"}, {"code", v.code}, {"message", v.message}};
         }
@@ -362,6 +365,19 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     for (auto& s : r.strings("remove")) d.remove.push_back(r.key(s, "removed key"));
     if (!r.ok || !read_filter(j, d.filter, why)) return std::nullopt;
     return d;
+  }
+  if (type == "call_me_maybe") {
+    CallMeMaybe c;
+    c.peer = r.key(r.str("peer"), "call_me_maybe peer");
+    c.endpoints = r.endpoints("endpoints");
+    c.mapping = r.str("mapping");
+    c.udp = r.boolean("udp");
+    c.spray = r.boolean("spray");
+    if (!r.ok) return std::nullopt;
+    if (c.endpoints.size() > 32) return r.fail("too many endpoints"), std::nullopt;
+    if (c.mapping != "unknown" && c.mapping != "endpoint-independent" && c.mapping != "endpoint-dependent")
+      return r.fail("unknown mapping"), std::nullopt;
+    return c;
   }
   if (type == "error") {
     ErrorMsg e{r.str("code"), r.str("message")};

@@ -8,6 +8,7 @@
 //    "enroll":{"invite":"<16 hex>", "secret":"<base64url>"}}   (only when joining)
 //   {"type":"endpoints", "endpoints":[...], "reflexive":"203.0.113.10:40001"}  (candidates changed)
 //   {"type":"ping"}                                            (link liveness)
+//   {"type":"call_me_maybe", "peer":"<b64 key of the target>", ...cmm}
 //
 // coordinator -> node
 //   {"type":"welcome", "self":{peer}, "network":{"id","name","cidr","domain","ula"},
@@ -16,7 +17,13 @@
 //   {"type":"delta", "version":N, "upsert":[{peer}...], "remove":["<public key b64>"...],
 //    "filter":{filter} (only when this node's filter changed)}
 //   {"type":"pong"}
+//   {"type":"call_me_maybe", "peer":"<b64 key of the sender>", ...cmm}   (forwarded)
 //   {"type":"error", "code":"used_up", "message":"..."}        (then the link closes)
+//
+// ...cmm = "endpoints":[...] (the sender's candidates), "mapping":"endpoint-independent"
+//   | "endpoint-dependent" | "unknown", "udp":true (STUN answered the sender), and
+//   "spray":true when the sender offers or accepts birthday spraying with the peer.
+//   A call-me-maybe asks the peer to send disco pings now, so both NATs open at once.
 //
 // {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "ip6":"fd12:3456:789a::6453:2",
 //           "public_key":"<b64>", "endpoints":["203.0.113.10:51820", ...], "groups":["servers"],
@@ -75,6 +82,15 @@ struct EndpointsUpdate {
 };
 struct Ping {};
 struct Pong {};
+// Node -> coordinator: `peer` is the target; coordinator -> node: the sender.
+struct CallMeMaybe {
+  crypto::PublicKey peer{};
+  std::vector<net::Endpoint> endpoints;
+  std::string mapping = "unknown";
+  bool udp = true;
+  bool spray = false;
+  bool operator==(const CallMeMaybe&) const = default;
+};
 // Lets a node use a relay: a MAC by the relay's secret over (node key,
 // expiry), which the relay checks without asking the coordinator, and the
 // relay's public key, with which the node proves it holds its own private
@@ -106,7 +122,7 @@ struct ErrorMsg {
   std::string code, message;
 };
 
-using Message = std::variant<Hello, EndpointsUpdate, Ping, Pong, Welcome, FullMap, Delta, ErrorMsg>;
+using Message = std::variant<Hello, EndpointsUpdate, Ping, Pong, Welcome, FullMap, Delta, ErrorMsg, CallMeMaybe>;
 
 std::string encode(const Message& m);
 // nullopt for anything malformed (bad JSON, missing or ill-typed fields,

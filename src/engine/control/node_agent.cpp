@@ -110,6 +110,12 @@ std::vector<uint8_t> NodeAgent::ping() {
   return ch_->take_output();
 }
 
+std::vector<uint8_t> NodeAgent::call_me_maybe(const CallMeMaybe& c) {
+  if (!linked()) return {};
+  ch_->send(encode(c));
+  return ch_->take_output();
+}
+
 void NodeAgent::handle(const Message& m) {
   if (auto* w = std::get_if<Welcome>(&m)) {
     state_.welcome = *w;
@@ -147,6 +153,8 @@ void NodeAgent::handle(const Message& m) {
       auto self = state_.peers.find(state_.welcome->self.public_key);
       if (self != state_.peers.end()) state_.welcome->self = self->second;
     }
+  } else if (auto* c = std::get_if<CallMeMaybe>(&m)) {
+    if (calls_.size() < 256) calls_.push_back(*c);  // bounded until the daemon takes them
   } else if (auto* e = std::get_if<ErrorMsg>(&m)) {
     refused_ = *e;
     last_error_ = e->message;

@@ -63,6 +63,10 @@ class NodeAgent {
   bool on_bytes(std::span<const uint8_t> in, std::vector<uint8_t>& to_write);
   void on_disconnected();
   std::vector<uint8_t> ping();  // bytes of a liveness ping (empty if no link)
+  // Bytes of a call-me-maybe for the coordinator to forward (empty if no link).
+  std::vector<uint8_t> call_me_maybe(const CallMeMaybe& c);
+  // Call-me-maybes forwarded to us since the last call.
+  std::vector<CallMeMaybe> take_calls() { return std::exchange(calls_, {}); }
 
   bool linked() const { return ch_ && ch_->established() && welcomed_; }
   // A link is up but the coordinator has not completed the handshake.
@@ -97,6 +101,7 @@ class NodeAgent {
   MapChanges changes_;
   std::optional<ErrorMsg> refused_;
   std::string last_error_;
+  std::vector<CallMeMaybe> calls_;
 };
 
 }  // namespace ovl::control

@@ -132,11 +132,14 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   };
   plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
   relay_client = std::make_unique<relay::Client>(opts.node->key);
+  prober = std::make_unique<nat::Prober>(n.key);
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->filter = filter.get();
   plane->start();
   if (os_dns) os_dns->apply(tun->name(), w.network.domain, resolver.str());
   check_paths();
+  run_prober();
+  run_spray();
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.
   const auto& ce = n.coordinator_endpoints;
@@ -176,6 +179,8 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
     device->set_peer(c, now);
     c.endpoint.reset();  // later changes of path keep the allowed IPs and keepalive
     peer_cfg[key] = c;
+    prober->set_peer(key, p.endpoints, p.online, now);
+    if (p.online) maybe_call(key, now);
   };
   auto forget = [&](const crypto::PublicKey& key) {
     if (!applied.erase(key)) return;
@@ -183,6 +188,10 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
     peer_cfg.erase(key);
     direct_candidate.erase(key);
     paths.forget(key);
+    prober->remove_peer(key);
+    spray.forget(key);
+    peer_nat.erase(key);
+    last_best.erase(key);
   };
   // The DNS zone is rebuilt only when a name or address changed, not for
   // the frequent endpoint and online changes.
@@ -233,6 +242,7 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
       if (key != self) sources.push_back(p.ip);
     filter->set_sources(sources);
   }
+  run_prober();
   if (names_changed) {
     std::vector<dns::Record> names;
     for (auto& [key, p] : st.peers) {
@@ -257,6 +267,7 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
 // Non-WireGuard datagrams on the node's port: STUN requests (when this host
 // runs the coordinator on the same port) and answers to our own requests.
 void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from) {
+  if (nat::disco::is_disco(d)) return on_disco(d, from);
   if (relay::is_relay_message(d)) {
     if (!relay_client) return;
     net::Endpoint src;
@@ -305,6 +316,8 @@ net::Endpoint Daemon::Impl::stun_advertised(uint16_t port) const {
 
 void Daemon::Impl::report_endpoints() {
   link_write(agent->set_endpoints(lan_candidates(), discovery ? discovery->reflexive() : std::nullopt));
+  // Our mapping changed: tell every peer, so both sides probe the new one.
+  for (auto& [key, pn] : peer_nat) pn.last_call_sent = std::chrono::nanoseconds(-1);
 }
 
 void Daemon::Impl::run_discovery() {
@@ -320,6 +333,7 @@ void Daemon::Impl::run_discovery() {
 }
 
 void Daemon::Impl::send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d) {
+  if (send_spray_socket(virtual_ep, d)) return;
   size_t n = relay_client->wrap(virtual_ep, d, relay_out);
   if (n) udp->send(relay_client->relay(), {relay_out.data(), n});
 }
@@ -331,44 +345,6 @@ void Daemon::Impl::run_relay_client() {
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(relay_client->next_deadline())));
   relay_timer.async_wait([this](const std::error_code& ec) {
     if (!ec && !stopping) run_relay_client();
-  });
-}
-
-// Once a second: is each peer's path working, and should it move?
-void Daemon::Impl::check_paths() {
-  auto now = monotonic_now();
-  int64_t wall = wall_clock_ns();
-  for (auto& s : device->status()) {
-    auto cfg = peer_cfg.find(s.public_key);
-    if (cfg == peer_cfg.end()) continue;
-    nat::PathSelector::Observation o;
-    o.on_relay = s.endpoint && relay::is_virtual_endpoint(*s.endpoint);
-    o.session = s.has_session && s.last_handshake_unix_ns && wall - s.last_handshake_unix_ns < 180'000'000'000LL;
-    o.rx_bytes = s.rx_bytes;
-    o.tx_bytes = s.tx_bytes;
-    auto direct = direct_candidate.find(s.public_key);
-    o.have_direct = direct != direct_candidate.end();
-    o.relay_ready = relay_client->ready();
-    switch (paths.decide(s.public_key, o, now)) {
-      case nat::PathSelector::Action::use_relay: {
-        log::info("%s: %s; using the relay", crypto::to_base64(s.public_key).c_str(),
-                  paths.reason(s.public_key).c_str());
-        wg::PeerConfig c = cfg->second;
-        c.endpoint = relay_client->endpoint_for(s.public_key);
-        device->set_peer(c, now);
-        break;
-      }
-      case nat::PathSelector::Action::probe_direct:
-        device->probe(s.public_key, direct->second, now, *plane);
-        break;
-      case nat::PathSelector::Action::none:
-        break;
-    }
-  }
-  plane->rearm();
-  path_timer.expires_after(1s);
-  path_timer.async_wait([this](const std::error_code& ec) {
-    if (!ec && !stopping) check_paths();
   });
 }
 
@@ -427,6 +403,7 @@ void Daemon::Impl::link_read() {
         apply_map(changes);
       }
     }
+    if (plane) on_calls();  // after the map: a call may name a peer that just joined
     if (auto& r = agent->refused()) {
       // A refused join is bad input (exit 2); a coordinator that cannot
       // store it right now ("unavailable") is a failure worth retrying.

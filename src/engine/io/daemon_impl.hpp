@@ -20,6 +20,8 @@
 #include "engine/dns/responder.hpp"
 #include "engine/nat/discovery.hpp"
 #include "engine/nat/path.hpp"
+#include "engine/nat/prober.hpp"
+#include "engine/nat/spray.hpp"
 #include "engine/relay/client.hpp"
 #include "engine/relay/server.hpp"
 #include "engine/wg/device.hpp"
@@ -55,6 +57,28 @@ struct StunSocket {
   std::array<uint8_t, 2048> buf{};
   StunSocket(asio::io_context& io, uint16_t port, net::Endpoint adv) : udp(port), wait(io, udp.fd()), advertised(adv) {}
   ~StunSocket() { wait.release(); }
+};
+
+// One of the extra sockets the hard side of a birthday spray opens; the
+// device reaches its remote through the virtual endpoint nat::socket_endpoint(id).
+struct SpraySocket {
+  uint32_t id;
+  crypto::PublicKey peer;
+  net::Endpoint remote;
+  UdpSocket udp{0};
+  asio::posix::stream_descriptor wait;
+  SpraySocket(asio::io_context& io, uint32_t i, const crypto::PublicKey& p, const net::Endpoint& r)
+      : id(i), peer(p), remote(r), wait(io, udp.fd()) {}
+  ~SpraySocket() { wait.release(); }
+};
+
+// What a peer told us about its NAT in its last call-me-maybe.
+struct PeerNat {
+  bool heard = false;
+  nat::Mapping mapping = nat::Mapping::unknown;
+  bool udp = true;
+  std::optional<net::Endpoint> public_ep;
+  std::chrono::nanoseconds last_call_sent{-1};
 };
 
 struct Daemon::Impl : control::CoordinatorOutput {
@@ -98,6 +122,15 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::map<crypto::PublicKey, net::Endpoint, control::KeyLess> direct_candidate;  // chosen from the map
   std::map<crypto::PublicKey, std::pair<std::string, net::IpAddr>, control::KeyLess> dns_names;  // in the zone
   std::array<uint8_t, 65536 + 64> relay_out{};
+  std::unique_ptr<nat::Prober> prober;  // disco pings and pongs, path choice
+  asio::steady_timer prober_timer{io};
+  nat::Spray spray;
+  asio::steady_timer spray_timer{io};
+  std::map<crypto::PublicKey, PeerNat, control::KeyLess> peer_nat;
+  std::map<crypto::PublicKey, std::optional<net::Endpoint>, control::KeyLess> last_best;  // see path_news
+  std::map<uint32_t, std::unique_ptr<SpraySocket>> spray_sockets;
+  uint32_t next_spray_id = 1;
+  std::array<uint8_t, 65536> spray_buf{};
 
   // --- coordinator role ---
   std::unique_ptr<control::Coordinator> coord;
@@ -139,9 +172,27 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::vector<net::Endpoint> lan_candidates() const;  // interface addresses with our UDP port
   net::Endpoint stun_advertised(uint16_t port) const;  // SOURCE-ADDRESS for classic STUN clients
   void run_relay_client();
-  void check_paths();
   void send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d);
   void stop(int code, const std::string& why = {});
+
+  // daemon_paths.cpp: disco, call-me-maybe, path choice, spraying
+  void check_paths();
+  void on_disco(std::span<const uint8_t> d, const net::Endpoint& from);
+  void path_news(const crypto::PublicKey& peer, std::chrono::nanoseconds now);
+  void send_disco(std::vector<nat::Prober::Send>& out);
+  void run_prober();
+  void run_spray();
+  void on_calls();
+  void call_peer(const crypto::PublicKey& peer, bool spray_offer);
+  void maybe_call(const crypto::PublicKey& peer, std::chrono::nanoseconds now);
+  std::vector<net::Endpoint> own_candidates() const;
+  std::string relay_reason_for(const crypto::PublicKey& peer) const;
+  bool on_relay(const net::Endpoint& ep) const;  // a relay's virtual endpoint (not a spray socket)
+  std::optional<net::Endpoint> real_endpoint(const net::Endpoint& ep) const;  // what a virtual endpoint stands for
+  bool send_spray_socket(const net::Endpoint& ep, std::span<const uint8_t> d);
+  void open_spray_sockets(const crypto::PublicKey& peer, const net::Endpoint& target);
+  void read_spray_socket(uint32_t id);
+  void close_idle_spray_sockets();
 
   // daemon_servers.cpp
   void start_coordinator();
