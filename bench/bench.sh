@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/bench.sh [SECONDS] [--no-mixed]
+# bench/bench.sh [SECONDS] [--no-mixed] [--no-relayed]
 #
 # Throughput and latency of ovl beside stock wireguard-go and the raw veth, in ONE run on
 # the same two namespaces (a 10.77.0.1 <-> b 10.77.0.2, one veth):
@@ -8,20 +8,27 @@
 #   wireguard-go        wireguard-go <-> wireguard-go, overlay 10.100.0.0/24, MTU 1420
 #   ovl                 ovl tunnel  <-> ovl tunnel, same addresses and MTU
 #   ovl -> wg-go        ovl in a, wireguard-go in b (skip with --no-mixed)
+#   ovl-relayed         two `ovl join` nodes behind symmetric NATs, through the
+#                       coordinator's relay (bench/relayed.sh, own namespaces; --no-relayed)
 #
 # For each: iperf3 TCP, one stream, SECONDS (default 5) a->b and then b->a (-R); the
 # tunnel processes' CPU use during each run (from /proc/PID/stat, 100% = one core); ping
 # RTT (20 x 50 ms) and the first ping's time including the handshake. Prints a table, the
 # ratio ovl / wireguard-go, and one machine-readable RESULT line. Not a pass/fail test.
 # OVL_BIN selects ovl (default build/ovl); rows whose tunnel cannot start say n/a.
+# OVL_VARIANTS="off tso gso,gro" adds one ovl row per word, run with OVL_OFFLOAD=word
+# (which offloads the data plane may use; see src/engine/io/system_env.hpp), to show
+# what each technique gives in the same run.
+# Then the coordinator table from ovl-coord-bench (OVL_COORD_NODES, default 1000,10000).
 # shellcheck source=tests/e2e/lib.sh disable=SC2154,SC2015  # keys come from *_keypair (printf -v)
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 
-T=5; MIXED=1
+T=5; MIXED=1; RELAYED=1
 for arg in "$@"; do
   case $arg in
     --no-mixed) MIXED=0 ;;
-    ''|*[!0-9]*) echo "usage: $0 [seconds] [--no-mixed]" >&2; exit 2 ;;
+    --no-relayed) RELAYED=0 ;;
+    ''|*[!0-9]*) echo "usage: $0 [seconds] [--no-mixed] [--no-relayed]" >&2; exit 2 ;;
     *) T=$arg ;;
   esac
 done
@@ -35,49 +42,8 @@ RES="$WORK/results"; : >"$RES"
 two_hosts
 iperf_server b
 
-cpu_ticks() { # PID -> utime+stime of the process and its children (all threads), or 0
-  [ -n "${1:-}" ] || { echo 0; return; }
-  local p f=() t=0
-  for p in "$1" $(pgrep -P "$1" || true); do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
-  [ ${#f[@]} -gt 0 ] && t=$(awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }' "${f[@]}")
-  echo "$t"
-}
-
-# measure NAME DST PID_A PID_B: ping and iperf3 both ways; appends one line to $RES:
-#   NAME first_ms rtt_ms gbps_ab retr_ab cpu_a_ab cpu_b_ab gbps_ba retr_ba cpu_a_ba cpu_b_ba
-measure() {
-  local name=$1 dst=$2 pa=${3:-} pb=${4:-} first rtt line=()
-  first=$(nsx a ping -n -c1 -W5 "$dst" | sed -n 's/.*time=\([0-9.]*\).*/\1/p')
-  [ -n "$first" ] || { echo "$name n/a" >>"$RES"; log "$name: no ping reply"; return 1; }
-  rtt=$(nsx a ping -n -q -c 20 -i 0.05 -W 2 "$dst" | awk -F/ '/rtt/{print $5}')
-  line=("$name" "$first" "${rtt:-n/a}")
-  local dir
-  for dir in ab ba; do
-    local ta0 tb0 t0 ta1 tb1 t1 r el rv
-    ta0=$(cpu_ticks "$pa"); tb0=$(cpu_ticks "$pb"); t0=$(date +%s%N)
-    if [ $dir = ab ]; then iperf_run a "$dst" "$T"; else iperf_run a "$dst" "$T" -R; fi
-    ta1=$(cpu_ticks "$pa"); tb1=$(cpu_ticks "$pb"); t1=$(date +%s%N)
-    r=$(python3 - "$IPERF_JSON" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-if "error" in d:
-    sys.exit("iperf3: " + d["error"])
-e = d["end"]
-print("%.3f %d" % (e["sum_received"]["bits_per_second"] / 1e9, e.get("sum_sent", {}).get("retransmits", 0)))
-PY
-)
-    el=$(( (t1 - t0) / 1000000 ))   # ms
-    read -r -a rv <<<"$r"
-    line+=("${rv[@]}")
-    if [ -n "$pa" ]; then
-      line+=("$(( (ta1 - ta0) * 100000 / HZ / el ))" "$(( (tb1 - tb0) * 100000 / HZ / el ))")
-    else
-      line+=(- -)
-    fi
-  done
-  echo "${line[*]}" >>"$RES"
-  log "$name: first ping ${first} ms, rtt ${rtt} ms, a->b ${line[3]} Gbit/s, b->a ${line[7]} Gbit/s"
-}
+# shellcheck source=bench/measure.sh
+. "$(dirname "$0")/measure.sh"   # cpu_ticks, measure
 
 # tunnel_row NAME KIND_A KIND_B: KIND is ovl or wggo; a has b's endpoint and vice versa.
 tunnel_row() {
@@ -95,15 +61,24 @@ tunnel_row() {
   measure "$name" 10.100.0.2 "$pa" "$pb"
 }
 
+env_row() { export OVL_OFFLOAD=$1; shift; "$@"; }  # only inside row's subshell
+
 # Each row runs in a subshell: a tunnel that fails to start costs its row, not the bench.
 # The subshell's tunnels are stopped by killing what it left in the namespaces.
 row() {
   local name=$1; shift
   rm -f "$WORK/.err"
+  # Without the ERR trap (lib.sh's lab_err would end the whole bench): a failed row
+  # prints its reason and says n/a.
+  # (Not `( ... ) || rc=$?`: inside an || list, set -e would be ignored in the subshell.)
+  local saved_trap rc
+  saved_trap=$(trap -p ERR)
+  trap - ERR
   set +e
   ( set -e; "$@" )
-  local rc=$?
+  rc=$?
   set -e
+  eval "$saved_trap"
   [ $rc = 0 ] || { grep -q "^$name " "$RES" || echo "$name n/a" >>"$RES"; }
   local p n
   for n in a b; do
@@ -113,7 +88,9 @@ row() {
   done
   wait_for no_tunnels --timeout 10 || fail "tunnels of row $name did not stop"
 }
-no_tunnels() { link_gone a tun0 && link_gone b tun0; }
+# A tunnel's device can be gone a moment before its UDP port is free; the next row binds it.
+no_tunnels() { link_gone a tun0 && link_gone b tun0 && port_free a && port_free b; }
+port_free() { [ -z "$(nsx "$1" ss -Hlun 'sport = :51820')" ]; }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "bench: ${T}s per direction, 1 TCP stream, $(nproc) CPUs, kernel $(uname -r), load $LOAD0"
@@ -121,7 +98,11 @@ row raw-veth measure raw-veth 10.77.0.2
 row wireguard-go tunnel_row wireguard-go wggo wggo
 if [ -x "$OVL_BIN" ]; then
   row ovl tunnel_row ovl ovl ovl
+  for v in ${OVL_VARIANTS:-}; do
+    row "ovl[$v]" env_row "$v" tunnel_row "ovl[$v]" ovl ovl
+  done
   if [ $MIXED = 1 ]; then row "ovl->wg-go" tunnel_row "ovl->wg-go" ovl wggo; fi
+  if [ $RELAYED = 1 ]; then row ovl-relayed bash "$(dirname "$0")/relayed.sh" "$T" "$RES"; fi
 else
   log "no ovl binary at $OVL_BIN: ovl rows skipped"
   echo "ovl n/a" >>"$RES"
@@ -137,8 +118,8 @@ print(f"ovl bench: iperf3 TCP 1 stream, {T}s each way; ping 20x; MTU 1420 in tun
 print(f"(load average before -> after: {load}; other work on the machine skews the numbers)")
 print(f"(wireguard-go: {wgv or 'unknown version'}; CPU = tunnel process, % of one core, sender/receiver)")
 hdr = ("path", "a->b Gbit/s", "retr", "CPU% a/b", "b->a Gbit/s", "retr", "CPU% a/b", "RTT ms", "1st ping ms")
-fmt = "{:<13} {:>11} {:>6} {:>9} {:>11} {:>6} {:>9} {:>7} {:>11}"
-print(fmt.format(*hdr)); print("-" * 92)
+fmt = "{:<15} {:>11} {:>6} {:>9} {:>11} {:>6} {:>9} {:>7} {:>11}"
+print(fmt.format(*hdr)); print("-" * 94)
 by = {}
 for r in rows:
     name = r[0]
@@ -151,7 +132,8 @@ for r in rows:
     print(fmt.format(name, g1, re1, cpu1, g2, re2, cpu2, rtt, first))
 print()
 res = {}
-for k, key in (("raw-veth", "raw"), ("wireguard-go", "wggo"), ("ovl", "ovl"), ("ovl->wg-go", "mixed")):
+for k, key in (("raw-veth", "raw"), ("wireguard-go", "wggo"), ("ovl", "ovl"), ("ovl->wg-go", "mixed"),
+               ("ovl-relayed", "relayed")):
     if k in by:
         res[key + "_gbps"] = by[k]["ab"]; res[key + "_rev_gbps"] = by[k]["ba"]
         res[key + "_rtt_ms"] = by[k]["rtt"]
@@ -167,3 +149,16 @@ else:
     print("ratio ovl / wireguard-go: n/a (no ovl result)")
 print("RESULT " + " ".join(f"{k}={v}" for k, v in res.items()))
 PY
+
+# The coordinator table (bench/coord_load.cpp, README "Coordinator scale"):
+# N simulated nodes over real control links on loopback, after the tunnels
+# are done. OVL_COORD_NODES picks the sizes (default 1000,10000; empty skips).
+COORD_NODES=${OVL_COORD_NODES-1000,10000}
+COORD_BENCH=$(dirname "$OVL_BIN")/ovl-coord-bench
+if [ -n "$COORD_NODES" ]; then
+  if [ -x "$COORD_BENCH" ] && [ -x "$OVL_BIN" ]; then
+    "$COORD_BENCH" --nodes "$COORD_NODES" --ovl "$OVL_BIN" || log "the coordinator bench failed"
+  else
+    log "no $COORD_BENCH: coordinator table skipped"
+  fi
+fi

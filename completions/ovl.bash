@@ -4,7 +4,7 @@
 # ~/.bashrc. Self-contained: does not need the bash-completion package.
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
 
-_ovl_commands="genkey pubkey tunnel up coordinator join status nodes invite remove rename group policy down config ping netcheck route set"
+_ovl_commands="genkey pubkey tunnel up coordinator join relay status nodes invite remove rename group policy down config ping netcheck route set"
 _ovl_invite_commands="list revoke"
 _ovl_route_commands="advertise withdraw approve unapprove list"
 _ovl_config_commands="show"
@@ -12,15 +12,16 @@ _ovl_group_commands="add remove list"
 _ovl_policy_commands="add list rm"
 _ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --from --to --proto --ports --exit-node"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --listen --secret-file --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns --exit-node"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
   case "$1" in
     tunnel) echo "-i --interface" ;;
-    up) echo "--network --cidr --listen-port --advertise-endpoint --name -i --interface --advertise-exit-node --exit-node" ;;
-    coordinator) echo "--network --cidr --listen-port --advertise-endpoint" ;;
-    join) echo "--name -i --interface --listen-port --no-start" ;;
+    up) echo "--network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --name -i --interface --dns --advertise-exit-node --exit-node" ;;
+    coordinator) echo "--network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file" ;;
+    relay) echo "--listen --secret-file" ;;
+    join) echo "--name -i --interface --listen-port --dns --no-start" ;;
     invite) echo "--uses --reusable --expires --group --ephemeral --name" ;;
     "invite list" | "invite revoke") echo "" ;;
     config | "config show") echo "" ;;
@@ -76,7 +77,7 @@ _ovl() {
       mapfile -t COMPREPLY < <(compgen -d -- "$cur")
       return 0
       ;;
-    --config)
+    --config | --relay-secret-file | --secret-file)
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return 0
@@ -85,11 +86,15 @@ _ovl() {
       mapfile -t COMPREPLY < <(compgen -W "90m 24h 7d 30d" -- "$cur")
       return 0
       ;;
+    --dns)
+      mapfile -t COMPREPLY < <(compgen -W "auto resolv.conf resolved off" -- "$cur")
+      return 0
+      ;;
     --proto)
       mapfile -t COMPREPLY < <(compgen -W "tcp udp icmp any" -- "$cur")
       return 0
       ;;
-    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --name | --uses | --group | -c | --count | --timeout | --from | --to | --ports)
+    -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --relay | --listen | --name | --uses | --group | -c | --count | --timeout | --from | --to | --ports)
       return 0
       ;;
     --exit-node)

@@ -18,7 +18,7 @@ function __ovl_command
             continue
         end
         switch $t
-            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --name --uses --expires --group -c --count --timeout --from --to --proto --ports --exit-node
+            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --listen --secret-file --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns --exit-node
                 set skip 1
                 continue
             case '-*'
@@ -64,6 +64,7 @@ complete -c ovl -n '__ovl_using' -a tunnel -d 'run a standalone tunnel from a wg
 complete -c ovl -n '__ovl_using' -a up -d 'create a network (first run) or resume this node'
 complete -c ovl -n '__ovl_using' -a coordinator -d 'run only the coordinator (no TUN device, no root needed)'
 complete -c ovl -n '__ovl_using' -a join -d 'join a network with an invite token'
+complete -c ovl -n '__ovl_using' -a relay -d "run only a relay for a coordinator's nodes (and STUN on its port)"
 complete -c ovl -n '__ovl_using' -a status -d 'this node, its peers and the path to each'
 complete -c ovl -n '__ovl_using' -a nodes -d "list the network's nodes (on the coordinator)"
 complete -c ovl -n '__ovl_using' -a invite -d 'create an invite token (on the coordinator)'
@@ -87,21 +88,31 @@ complete -c ovl -n '__ovl_using up' -l network -x -d 'network name (default: the
 complete -c ovl -n '__ovl_using up' -l cidr -x -d 'overlay IPv4 range (default: a random /16 in 100.64.0.0/10)'
 complete -c ovl -n '__ovl_using up' -l listen-port -x -d 'UDP (WireGuard) and TCP (control) port (default: 51820)'
 complete -c ovl -n '__ovl_using up' -l advertise-endpoint -x -d 'IP[:PORT] that invites point to (repeatable)'
+complete -c ovl -n '__ovl_using up' -l relay -x -d 'a standalone relay the map lists, IP[:PORT] (repeatable)'
+complete -c ovl -n '__ovl_using up' -l relay-secret-file -r -F -d 'secret shared with the relays (default: STATE_DIR/relay.key)'
 complete -c ovl -n '__ovl_using up' -l name -x -d "this node's name (default: the hostname)"
 complete -c ovl -n '__ovl_using up' -s i -l interface -x -d 'TUN device name (default: ovl0)'
 complete -c ovl -n '__ovl_using up' -l advertise-exit-node -d 'offer this node as an exit node (needs approval)'
 complete -c ovl -n '__ovl_using up' -l exit-node -x -a none -d 'send internet traffic through this node (none = off)'
+complete -c ovl -n '__ovl_using up' -l dns -x -a 'auto resolv.conf resolved off' -d 'how the host resolves NETWORK.ovl names (default: auto)'
 
 # ovl coordinator
 complete -c ovl -n '__ovl_using coordinator' -l network -x -d 'network name (default: the hostname)'
 complete -c ovl -n '__ovl_using coordinator' -l cidr -x -d 'overlay IPv4 range (default: a random /16 in 100.64.0.0/10)'
 complete -c ovl -n '__ovl_using coordinator' -l listen-port -x -d 'TCP control port (default: 51820)'
 complete -c ovl -n '__ovl_using coordinator' -l advertise-endpoint -x -d 'IP[:PORT] that invites point to (repeatable)'
+complete -c ovl -n '__ovl_using coordinator' -l relay -x -d 'a standalone relay the map lists, IP[:PORT] (repeatable)'
+complete -c ovl -n '__ovl_using coordinator' -l relay-secret-file -r -F -d 'secret shared with the relays (default: STATE_DIR/relay.key)'
+
+# ovl relay
+complete -c ovl -n '__ovl_using relay' -l listen -x -d 'UDP IP[:PORT] to listen on (default: 0.0.0.0:51822)'
+complete -c ovl -n '__ovl_using relay' -l secret-file -r -F -d "the coordinator's relay secret (default: STATE_DIR/relay.key)"
 
 # ovl join TOKEN
 complete -c ovl -n '__ovl_using join' -l name -x -d "this node's name (default: the hostname)"
 complete -c ovl -n '__ovl_using join' -s i -l interface -x -d 'TUN device name (default: ovl0)'
 complete -c ovl -n '__ovl_using join' -l listen-port -x -d 'UDP port for WireGuard (default: 51820)'
+complete -c ovl -n '__ovl_using join' -l dns -x -a 'auto resolv.conf resolved off' -d 'how the host resolves NETWORK.ovl names (default: auto)'
 complete -c ovl -n '__ovl_using join' -l no-start -d 'only enroll, then exit (for provisioning scripts)'
 
 # ovl invite [options] | ovl invite list | ovl invite revoke ID

@@ -67,10 +67,11 @@ int cmd_status(const GlobalOptions& g) {
     return kExitOk;
   }
   auto& s = r["self"];
+  std::string ip = s["ip"].get<std::string>();
+  if (s.contains("ip6") && s["ip6"].is_string()) ip += " " + s["ip6"].get<std::string>();
   std::printf("network %s %s · this node: %s %s%s · control link %s\n", s["network"].get<std::string>().c_str(),
-              s["cidr"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(),
-              s["ip"].get<std::string>().c_str(), r["coordinator"].get<bool>() ? " (coordinator)" : "",
-              r["control"].get<std::string>().c_str());
+              s["cidr"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(), ip.c_str(),
+              r["coordinator"].get<bool>() ? " (coordinator)" : "", r["control"].get<std::string>().c_str());
   auto list = [](const json& a) {
     std::string out;
     for (auto& x : a) out += (out.empty() ? "" : ", ") + x.get<std::string>();
@@ -87,15 +88,21 @@ int cmd_status(const GlobalOptions& g) {
     std::printf("no other nodes yet; invite one with `ovl invite` on the coordinator\n");
     return kExitOk;
   }
-  std::printf("%-20s %-15s %-10s %-24s %-10s %10s %10s %8s\n", "NAME", "IP", "PATH", "ENDPOINT", "HANDSHAKE", "RX", "TX",
-              "DENIED");
+  std::printf("%-20s %-15s %-14s %-24s %8s %-10s %10s %10s %8s\n", "NAME", "IP", "PATH", "ENDPOINT", "RTT",
+              "HANDSHAKE", "RX", "TX", "DENIED");
   for (auto& p : r["peers"]) {
     std::string ep = p["endpoint"].is_string() ? p["endpoint"].get<std::string>() : "-";
-    std::printf("%-20s %-15s %-10s %-24s %-10s %10s %10s %8llu\n", p["name"].get<std::string>().c_str(),
-                p["ip"].get<std::string>().c_str(), p["path"].get<std::string>().c_str(), ep.c_str(),
-                ago(p["last_handshake"]).c_str(), bytes(p["rx_bytes"].get<uint64_t>()).c_str(),
-                bytes(p["tx_bytes"].get<uint64_t>()).c_str(),
+    std::string path = p["path"].get<std::string>();
+    if (path == "direct" && p.contains("direct")) path += "/" + p["direct"].get<std::string>();  // lan or public
+    char rtt[32] = "-";
+    if (p.contains("rtt_ms")) std::snprintf(rtt, sizeof rtt, "%.1fms", p["rtt_ms"].get<double>());
+    std::printf("%-20s %-15s %-14s %-24s %8s %-10s %10s %10s %8llu\n", p["name"].get<std::string>().c_str(),
+                p["ip"].get<std::string>().c_str(), path.c_str(), ep.c_str(), rtt, ago(p["last_handshake"]).c_str(),
+                bytes(p["rx_bytes"].get<uint64_t>()).c_str(), bytes(p["tx_bytes"].get<uint64_t>()).c_str(),
                 static_cast<unsigned long long>(p.value("denied_packets", uint64_t{0})));
+    if (p.contains("relay_reason") && p["relay_reason"].is_string() && !p["relay_reason"].get<std::string>().empty())
+      std::printf("  %s relayed: %s\n", p["name"].get<std::string>().c_str(),
+                  p["relay_reason"].get<std::string>().c_str());
   }
   if (auto& pol = r["policy"]; pol.is_object()) {
     if (pol["enforcing"].get<bool>())

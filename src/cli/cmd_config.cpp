@@ -130,6 +130,18 @@ SettingSources apply_up_config(const ConfigFile& f, UpOptions& o, const GivenOpt
   std::optional<std::string> file_exit = up.exit_node;
   s["up.exit_node"] = config::apply_setting(exit_node, file_exit, given_flag(given, "exit-node"));
   if (!exit_node.empty()) o.exit_node = exit_node;
+  s["up.dns"] = config::apply_setting(o.dns, up.dns, given_flag(given, "dns"));
+  s["up.relays"] = config::apply_setting(o.relays, up.relays, given_flag(given, "relay"));
+  s["up.relay_secret_file"] =
+      config::apply_setting(o.relay_secret_file, up.relay_secret_file, given_flag(given, "relay-secret-file"));
+  return s;
+}
+
+SettingSources apply_relay_config(const ConfigFile& f, RelayOptions& o, const GivenOptions& given) {
+  const auto& relay = f.settings.relay;
+  SettingSources s;
+  s["relay.listen"] = config::apply_setting(o.listen, relay.listen, given_flag(given, "listen"));
+  s["relay.secret_file"] = config::apply_setting(o.secret_file, relay.secret_file, given_flag(given, "secret-file"));
   return s;
 }
 
@@ -139,6 +151,7 @@ SettingSources apply_join_config(const ConfigFile& f, JoinOptions& o, const Give
   s["join.name"] = config::apply_setting(o.name, join.name, given_flag(given, "name"));
   s["join.interface"] = config::apply_setting(o.interface, join.interface, given_flag(given, "interface"));
   s["join.listen_port"] = config::apply_setting(o.listen_port, join.listen_port, given_flag(given, "listen-port"));
+  s["join.dns"] = config::apply_setting(o.dns, join.dns, given_flag(given, "dns"));
   return s;
 }
 
@@ -146,8 +159,10 @@ int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSo
   // The same merge `up` and `join` do, without flags of theirs.
   UpOptions up;
   JoinOptions join;
+  RelayOptions relay;
   auto up_src = apply_up_config(f, up, {});
   auto join_src = apply_join_config(f, join, {});
+  auto relay_src = apply_relay_config(f, relay, {});
   auto src = [](const SettingSources& m, const std::string& k) {
     auto it = m.find(k);
     return it == m.end() ? config::Source::default_value : it->second;
@@ -165,6 +180,11 @@ int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSo
        src(up_src, "up.advertise_endpoints"), "this host's addresses"},
       {"name", text_or_null(up.name), src(up_src, "up.name"), kHost},
       {"interface", up.interface, src(up_src, "up.interface")},
+      {"dns", up.dns, src(up_src, "up.dns")},
+      {"relays", up.relays.empty() ? nlohmann::json() : nlohmann::json(up.relays), src(up_src, "up.relays"),
+       "none (only the embedded relay)"},
+      {"relay_secret_file", text_or_null(up.relay_secret_file), src(up_src, "up.relay_secret_file"),
+       "STATE_DIR/relay.key"},
       {"advertise_exit_node", up.advertise_exit_node, src(up_src, "up.advertise_exit_node")},
       {"exit_node", up.exit_node ? nlohmann::json(*up.exit_node) : nlohmann::json(), src(up_src, "up.exit_node"),
        "as set with ovl set --exit-node"},
@@ -173,6 +193,11 @@ int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSo
       {"name", text_or_null(join.name), src(join_src, "join.name"), kHost},
       {"interface", join.interface, src(join_src, "join.interface")},
       {"listen_port", join.listen_port, src(join_src, "join.listen_port")},
+      {"dns", join.dns, src(join_src, "join.dns")},
+  };
+  std::vector<Row> relay_rows{
+      {"listen", relay.listen, src(relay_src, "relay.listen")},
+      {"secret_file", text_or_null(relay.secret_file), src(relay_src, "relay.secret_file"), "STATE_DIR/relay.key"},
   };
 
   if (g.json) {
@@ -185,11 +210,12 @@ int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSo
     j["config_file"] = text_or_null(f.path);
     j["up"] = obj(up_rows);
     j["join"] = obj(join_rows);
+    j["relay"] = obj(relay_rows);
     std::printf("%s\n", j.dump().c_str());
     return kExitOk;
   }
 
-  std::string out = "# Effective settings of ovl up, coordinator ([up]) and join ([join]).\n";
+  std::string out = "# Effective settings of ovl up, coordinator ([up]), join ([join]) and relay ([relay]).\n";
   if (f.path.empty())
     out += std::string("# Config file: none (") + config::kDefaultConfigPath + " does not exist).\n";
   else
@@ -208,6 +234,8 @@ int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSo
   lines(up_rows);
   out += "\n[join]\n";
   lines(join_rows);
+  out += "\n[relay]\n";
+  lines(relay_rows);
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }

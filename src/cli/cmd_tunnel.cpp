@@ -214,7 +214,7 @@ int cmd_tunnel(const GlobalOptions&, const TunnelOptions& o) {
     const wg::Time now = io::monotonic_now();
     for (const auto& pc : peers) device.set_peer(pc, now);
 
-    tun::TunDevice tun(ifname, mtu);
+    tun::TunDevice tun(ifname, mtu, io::offloads_from_env().tso);
     for (const auto& a : cfg.addresses) tun.add_address(a);
 
     // One route per distinct AllowedIPs prefix. One that already exists is

@@ -73,7 +73,13 @@ control::NodeRecord create_network(const StatePaths& paths, store::Db& db, const
   auto coord_key = crypto::generate_private_key(io::system_rng());
   store::write_key_file(paths.coordinator_key, coord_key);
   store::CoordinatorStore reg(db);
-  reg.create_network({random_hex(16), name, cidr, now_unix()});
+  control::NetworkInfo info;
+  info.id = random_hex(16);
+  info.name = name;
+  info.cidr = cidr;
+  info.ula = control::random_ula(io::system_rng());
+  info.created_unix = now_unix();
+  reg.create_network(info);
   set_setting(db, kCoordPort, std::to_string(port));
   set_setting(db, kAdvertise, join_endpoints(advertise));
   set_setting(db, kCoordKey, crypto::to_base64(crypto::public_from_private(coord_key)));
@@ -184,11 +190,24 @@ int cmd_up(const GlobalOptions& g, const UpOptions& o) {
       auto key = store::read_key_file(paths.coordinator_key);
       if (!key) throw Fail{kExitFailure, "coordinator key " + paths.coordinator_key + " is missing"};
       opts.coordinator = io::CoordinatorRole{*key, port, advertise, &reg};
-      // The embedded relay's secret: grants in welcomes are MACs under it.
-      auto relay_key = store::load_or_create_key(paths.dir + "/relay.key", io::system_rng());
-      opts.coordinator->relay_secret = relay_key.b;
+      // The relays' shared secret: grants in welcomes are MACs under it.
+      // Created with the network unless the user brings one (--relay-secret-file).
+      std::string secret_path = relay_secret_path(g, o.relay_secret_file);
+      std::optional<crypto::SecretKey> relay_key;
+      if (o.relay_secret_file.empty()) relay_key = store::load_or_create_key(secret_path, io::system_rng());
+      else relay_key = store::read_key_file(secret_path);
+      if (!relay_key) throw Fail{kExitBadInput, "--relay-secret-file " + secret_path + " does not exist"};
+      opts.coordinator->relay_secret = relay_key->b;
+      for (auto& r : o.relays) {
+        auto e = parse_relay_endpoint(r);
+        if (!e) throw Fail{kExitBadInput, "--relay \"" + r + "\" is not IP:PORT, [IPv6]:PORT or an IP address"};
+        opts.coordinator->relays.push_back(*e);
+      }
     }
-    if (!o.coordinator_only && (is_member || fresh)) opts.node = node_role(paths, db);
+    if (!o.coordinator_only && (is_member || fresh)) {
+      opts.node = node_role(paths, db);
+      opts.node->dns_mode = dns::parse_dns_mode(o.dns).value_or(dns::DnsMode::automatic);
+    }
     if (opts.node) apply_route_flags(db, o);
     else if (o.advertise_exit_node || o.exit_node)
       throw Fail{kExitBadInput, "--advertise-exit-node and --exit-node need a node (not `ovl coordinator`)"};
@@ -253,6 +272,7 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
     opts.node->invite_id = control::hex(t.invite_id);
     opts.node->invite_secret = crypto::to_base64url(t.secret);
     opts.node->enroll_only = o.no_start;
+    opts.node->dns_mode = dns::parse_dns_mode(o.dns).value_or(dns::DnsMode::automatic);
     crypto::wipe(t.secret.data(), t.secret.size());
     bool json = g.json;
     opts.on_enrolled = [&db, json](const control::Welcome& w) {

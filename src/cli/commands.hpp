@@ -42,7 +42,10 @@ struct UpOptions {
   std::vector<std::string> advertise;  // HOST:PORT written into tokens
   std::string name;                    // this node's name (default: hostname)
   std::string interface = "ovl0";
+  std::string dns = "auto";            // how the host resolves NETWORK.ovl (--dns)
   bool coordinator_only = false;       // `ovl coordinator`: no TUN, no node
+  std::vector<std::string> relays;     // standalone relays for the map (IP[:PORT])
+  std::string relay_secret_file;       // default: STATE_DIR/relay.key
   bool advertise_exit_node = false;    // offer 0.0.0.0/0 (stays until `ovl route withdraw`)
   std::optional<std::string> exit_node;  // send traffic through this node ("none" = stop)
 };
@@ -53,9 +56,17 @@ struct JoinOptions {
   std::string name;  // default: hostname
   std::string interface = "ovl0";
   uint16_t listen_port = 51820;
+  std::string dns = "auto";
   bool no_start = false;
 };
 int cmd_join(const GlobalOptions& g, const JoinOptions& o);
+
+// `ovl relay`: only a relay (and STUN answers on its port).
+struct RelayOptions {
+  std::string listen = "0.0.0.0:51822";  // IP:PORT, IP, or [IPv6]:PORT
+  std::string secret_file;              // default: STATE_DIR/relay.key
+};
+int cmd_relay(const GlobalOptions& g, const RelayOptions& o);
 
 int cmd_status(const GlobalOptions& g);
 int cmd_nodes(const GlobalOptions& g);
@@ -107,6 +118,7 @@ using SettingSources = std::map<std::string, config::Source>;
 SettingSources apply_global_config(const ConfigFile& f, GlobalOptions& g, const GivenOptions& given);
 SettingSources apply_up_config(const ConfigFile& f, UpOptions& o, const GivenOptions& given);
 SettingSources apply_join_config(const ConfigFile& f, JoinOptions& o, const GivenOptions& given);
+SettingSources apply_relay_config(const ConfigFile& f, RelayOptions& o, const GivenOptions& given);
 
 // `ovl config show`: the effective settings of up/coordinator and join, as
 // TOML (or JSON), each with its source. `global` is what apply_global_config

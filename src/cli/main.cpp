@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
     c->add_option("--cidr", up.cidr, "overlay IPv4 range (default: a random /16 in 100.64.0.0/10)");
     c->add_option("--listen-port", up.listen_port, "UDP (WireGuard) and TCP (control) port")->capture_default_str();
     c->add_option("--advertise-endpoint", up.advertise, "HOST:PORT that invites point to (repeatable)");
+    c->add_option("--relay", up.relays, "a standalone relay (`ovl relay`) the map lists, IP[:PORT] (repeatable)");
+    c->add_option("--relay-secret-file", up.relay_secret_file, "secret shared with the relays (default: STATE_DIR/relay.key)");
   };
   auto* upc = app.add_subcommand("up", "create a network (first run) or resume this node; runs in the foreground");
   add_network_opts(upc);
@@ -73,6 +75,9 @@ int main(int argc, char** argv) {
   upc->add_flag("--advertise-exit-node", up.advertise_exit_node,
                 "offer this node as an exit node (0.0.0.0/0; needs approval on the coordinator)");
   upc->add_option("--exit-node", up.exit_node, "send internet traffic through this node (name or IP; none = off)");
+  const std::vector<std::string> dns_modes{"auto", "resolv.conf", "resolved", "off"};
+  const char* dns_help = "how the host resolves NETWORK.ovl names: auto, resolv.conf, resolved or off";
+  upc->add_option("--dns", up.dns, dns_help)->check(CLI::IsMember(dns_modes))->capture_default_str();
   auto* coordc = app.add_subcommand("coordinator", "run only the coordinator (no TUN device, no root needed)");
   add_network_opts(coordc);
 
@@ -82,7 +87,13 @@ int main(int argc, char** argv) {
   joinc->add_option("--name", join.name, "this node's name (default: the hostname)");
   joinc->add_option("-i,--interface", join.interface, "TUN device name")->capture_default_str();
   joinc->add_option("--listen-port", join.listen_port, "UDP port for WireGuard")->capture_default_str();
+  joinc->add_option("--dns", join.dns, dns_help)->check(CLI::IsMember(dns_modes))->capture_default_str();
   joinc->add_flag("--no-start", join.no_start, "only enroll, then exit (for provisioning scripts)");
+
+  RelayOptions relay;
+  auto* relayc = app.add_subcommand("relay", "run only a relay for a coordinator's nodes (and STUN on its port)");
+  relayc->add_option("--listen", relay.listen, "UDP IP:PORT to listen on")->capture_default_str();
+  relayc->add_option("--secret-file", relay.secret_file, "the coordinator's relay secret (default: STATE_DIR/relay.key)");
 
   auto* status = app.add_subcommand("status", "this node, its peers and the path to each");
   auto* nodes = app.add_subcommand("nodes", "list the network's nodes (on the coordinator)");
@@ -181,6 +192,7 @@ int main(int argc, char** argv) {
   if (*upc) apply_up_config(*cfg, up, given_options(upc));
   if (*coordc) apply_up_config(*cfg, up, given_options(coordc));
   if (*joinc) apply_join_config(*cfg, join, given_options(joinc));
+  if (*relayc) apply_relay_config(*cfg, relay, given_options(relayc));
 
   ovl::log::set_sink(timestamped);
   ovl::log::threshold() = g.verbose ? ovl::log::Level::debug : ovl::log::Level::info;
@@ -195,6 +207,7 @@ int main(int argc, char** argv) {
       return cmd_up(g, up);
     }
     if (*joinc) return cmd_join(g, join);
+    if (*relayc) return cmd_relay(g, relay);
     if (*status) return cmd_status(g);
     if (*nodes) return cmd_nodes(g);
     if (*down) return cmd_down(g);

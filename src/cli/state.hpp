@@ -30,4 +30,12 @@ std::vector<net::Endpoint> split_endpoints(const std::string& s);
 std::optional<int64_t> parse_duration(const std::string& s);
 std::string host_name();  // sanitized to a node name
 
+// Relays: "IP:PORT", "[IPv6]:PORT" or a bare IP (kDefaultRelayPort), the
+// same port the coordinator's embedded relay uses by default (51820 + 2).
+inline constexpr uint16_t kDefaultRelayPort = 51822;
+std::optional<net::Endpoint> parse_relay_endpoint(const std::string& s);
+// The relay secret file: `given`, or STATE_DIR/relay.key.
+struct GlobalOptions;
+std::string relay_secret_path(const GlobalOptions& g, const std::string& given);
+
 }  // namespace ovl::cli

@@ -143,11 +143,15 @@ void CoordinatorStore::create_network(const NetworkInfo& info) {
   Tx tx(db_);
   if (has_network(db_)) throw Error("state database " + db_.path() + " already holds a network");
   const std::string cidr = info.cidr.masked().str();
-  db_.prepare("INSERT INTO network (id, name, cidr, created) VALUES (?, ?, ?, ?)")
+  if (info.ula.len != 0 && !control::valid_ula(info.ula))
+    throw std::invalid_argument("the network's IPv6 range must be a /48 inside fd00::/8, not " + info.ula.str());
+  const net::Prefix ula = info.ula.len ? info.ula.masked() : control::random_ula(rng_);
+  db_.prepare("INSERT INTO network (id, name, cidr, created, ula) VALUES (?, ?, ?, ?, ?)")
       .bind_text(1, info.id)
       .bind_text(2, info.name)
       .bind_text(3, cidr)
       .bind_int(4, info.created_unix)
+      .bind_text(5, ula.str())
       .run();
   insert_policy(policy::default_policy(info.created_unix));
   log_event("network_created", "network " + info.name + " " + cidr + " created (policy default: all nodes reach each other)",
@@ -156,7 +160,7 @@ void CoordinatorStore::create_network(const NetworkInfo& info) {
 }
 
 NetworkInfo CoordinatorStore::network() {
-  auto st = db_.prepare("SELECT id, name, cidr, created FROM network");
+  auto st = db_.prepare("SELECT id, name, cidr, created, ula FROM network");
   if (!st.step()) throw Error("state database " + db_.path() + " holds no network yet");
   NetworkInfo n;
   n.id = st.col_text(0);
@@ -165,43 +169,72 @@ NetworkInfo CoordinatorStore::network() {
   if (!cidr) throw Error("state database " + db_.path() + ": the stored network range is not a CIDR");
   n.cidr = *cidr;
   n.created_unix = st.col_int(3);
+  auto ula = net::Prefix::parse(st.col_text(4));
+  if (!ula || !control::valid_ula(*ula))
+    throw Error("state database " + db_.path() + ": the stored IPv6 range is not a ULA /48");
+  n.ula = ula->masked();
   return n;
 }
 
 // ---------------------------------------------------------------- nodes
 
+// Called inside the caller's transaction, so the data_version it checks and
+// the rows it may read belong to one snapshot.
+CoordinatorStore::Taken& CoordinatorStore::taken() {
+  auto dv = db_.prepare("PRAGMA data_version");
+  int64_t version = dv.step() ? dv.col_int(0) : -1;
+  if (taken_.loaded && taken_.data_version == version) return taken_;
+  taken_ = Taken{};
+  const net::Prefix cidr = network().cidr.masked();
+  const uint32_t base = v4_value(cidr.addr);
+  auto st = db_.prepare("SELECT name, ip FROM nodes");
+  while (st.step()) {
+    taken_.names.insert(st.col_text(0));
+    auto ip = net::IpAddr::parse(st.col_text(1));
+    if (ip && cidr.contains(*ip)) taken_.hosts.insert(v4_value(*ip) - base);
+  }
+  taken_.loaded = true;
+  taken_.data_version = version;
+  return taken_;
+}
+
 std::variant<CoordinatorStore::Placement, EnrollError> CoordinatorStore::place(const std::string& wanted_name) {
   const net::Prefix cidr = network().cidr.masked();
-  std::vector<uint32_t> taken;  // host offsets inside the CIDR
-  std::unordered_set<std::string> names;
-  auto st = db_.prepare("SELECT name, ip FROM nodes");
   const uint32_t base = v4_value(cidr.addr);
-  while (st.step()) {
-    names.insert(st.col_text(0));
-    auto ip = net::IpAddr::parse(st.col_text(1));
-    if (ip && cidr.contains(*ip)) taken.push_back(v4_value(*ip) - base);
-  }
+  Taken& t = taken();
 
   // Lowest free host: offset 0 is the network address and the last one the
-  // broadcast address; neither is handed out. Scanning the sorted list is
-  // O(n) per join, which is nothing next to the transaction itself.
-  std::sort(taken.begin(), taken.end());
-  uint32_t next = 1;
-  for (uint32_t t : taken) {
-    if (t < next) continue;
-    if (t > next) break;
-    ++next;
-  }
+  // broadcast address; neither is handed out. Hosts below `low` are all
+  // taken, so the walk starts there and is short when nodes only join.
+  uint32_t next = t.low;
+  for (auto it = t.hosts.lower_bound(next); it != t.hosts.end() && *it == next; ++it) ++next;
+  t.low = next;
   const uint64_t size = uint64_t{1} << (32 - cidr.len);
   if (cidr.len > 30 || next >= size - 1) return EnrollError::network_full;
 
   const std::string base_name = control::sanitize_node_name(wanted_name);
   // At most names.size() candidates can be taken, so this always finds one.
-  for (size_t n = 1; n <= names.size() + 1; ++n) {
+  for (size_t n = 1; n <= t.names.size() + 1; ++n) {
     std::string candidate = with_suffix(base_name, n);
-    if (!names.contains(candidate)) return Placement{std::move(candidate), v4_from(base + next)};
+    if (!t.names.contains(candidate)) return Placement{std::move(candidate), v4_from(base + next)};
   }
   return EnrollError::name_taken;
+}
+
+void CoordinatorStore::note_node(const std::string& name, const net::IpAddr& ip, bool present) {
+  if (!taken_.loaded) return;
+  const net::Prefix cidr = network().cidr.masked();
+  uint32_t host = cidr.contains(ip) ? v4_value(ip) - v4_value(cidr.addr) : 0;
+  if (present) {
+    taken_.names.insert(name);
+    if (host) taken_.hosts.insert(host);
+  } else {
+    taken_.names.erase(name);
+    if (host) {
+      taken_.hosts.erase(host);
+      taken_.low = std::min(taken_.low, host);
+    }
+  }
 }
 
 NodeRecord CoordinatorStore::insert_node(const crypto::PublicKey& key, const Placement& p, bool ephemeral,
@@ -282,6 +315,7 @@ std::variant<NodeRecord, EnrollError> CoordinatorStore::enroll(const control::En
                 ") joined with invite " + inv.id,
             now_unix);
   tx.commit();
+  note_node(rec.name, rec.ip, true);
   return rec;
 }
 
@@ -297,6 +331,7 @@ NodeRecord CoordinatorStore::add_node(const crypto::PublicKey& key, const std::s
             "node " + rec.name + " (" + rec.ip.str() + ", key " + crypto::to_base64(rec.public_key) + ") added",
             now_unix);
   tx.commit();
+  note_node(rec.name, rec.ip, true);
   return rec;
 }
 
@@ -343,7 +378,9 @@ bool CoordinatorStore::remove_node(int64_t id) {
   auto st = db_.prepare("SELECT name, ip FROM nodes WHERE id = ?");
   st.bind_int(1, id);
   if (!st.step()) return false;
-  const std::string what = st.col_text(0) + " (" + st.col_text(1) + ")";
+  const std::string name = st.col_text(0);
+  const auto ip = net::IpAddr::parse(st.col_text(1));
+  const std::string what = name + " (" + st.col_text(1) + ")";
   // Explicit, not only ON DELETE CASCADE: correct even on a connection
   // that did not enable foreign keys.
   db_.prepare("DELETE FROM node_groups WHERE node_id = ?").bind_int(1, id).run();
@@ -352,6 +389,8 @@ bool CoordinatorStore::remove_node(int64_t id) {
   const int64_t now = db_clock(db_);
   log_event("node_removed", "node " + what + " removed", now);
   tx.commit();
+  if (ip) note_node(name, *ip, false);
+  else forget_taken();
   return true;
 }
 
@@ -370,6 +409,10 @@ bool CoordinatorStore::rename_node(int64_t id, const std::string& new_name) {
   const int64_t now = db_clock(db_);
   log_event("node_renamed", "node " + old_name + " renamed to " + new_name, now);
   tx.commit();
+  if (taken_.loaded) {
+    taken_.names.erase(old_name);
+    taken_.names.insert(new_name);
+  }
   return true;
 }
 

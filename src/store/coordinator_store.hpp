@@ -10,7 +10,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -88,6 +90,21 @@ class CoordinatorStore final : public control::Registry {
     net::IpAddr ip;
   };
   std::variant<Placement, control::EnrollError> place(const std::string& wanted_name);
+  // place() reads the taken names and addresses once and then keeps them
+  // current itself, so a join costs O(log n), not a scan of every node.
+  // SQLite's data_version tells when another connection (another process)
+  // wrote: then the sets are read again.
+  struct Taken {
+    bool loaded = false;
+    int64_t data_version = 0;
+    std::set<uint32_t> hosts;  // host offsets inside the CIDR
+    uint32_t low = 1;          // no free host below this one
+    std::unordered_set<std::string> names;
+  };
+  Taken& taken();
+  void forget_taken() { taken_.loaded = false; }
+  // After a commit of ours (data_version only counts other connections').
+  void note_node(const std::string& name, const net::IpAddr& ip, bool present);
   control::NodeRecord insert_node(const crypto::PublicKey& key, const Placement& p, bool ephemeral,
                                   const std::vector<std::string>& groups, int64_t now_unix);
   // Steps `st` (a SELECT of the node columns) and reads its first row.
@@ -98,6 +115,7 @@ class CoordinatorStore final : public control::Registry {
   bool insert_policy(const policy::Policy& p);  // the row only; false if the name is taken
 
   Db& db_;
+  Taken taken_;
   crypto::SystemRng system_rng_;
   crypto::Rng& rng_;
 };

@@ -88,11 +88,21 @@ INSERT INTO policies (name, src, dst, proto, ports, created)
   SELECT 'default', '*', '*', 'any', '', created FROM network;
 )sql";
 
-// Version 3: subnet routes and exit nodes (engine/control/routes.hpp). One row
+// Version 3: IPv6 inside the overlay. Each network has a random ULA /48
+// (RFC 4193); a network created before this gets one here, from SQLite's
+// own CSPRNG-seeded random(). Text as "fdXX:XXXX:XXXX::/48"; the store
+// parses it, so leading zeros in the groups do not matter.
+constexpr std::string_view kV3 = R"sql(
+ALTER TABLE network ADD COLUMN ula TEXT NOT NULL DEFAULT '';
+UPDATE network SET ula = printf('fd%02x:%04x:%04x::/48', random() & 255, random() & 65535, random() & 65535)
+  WHERE ula = '';
+)sql";
+
+// Version 4: subnet routes and exit nodes (engine/control/routes.hpp). One row
 // per (node, prefix): what the node advertises, what an admin approved; a
 // prefix is routed to the node when both are set. Approval outlives a
 // withdrawal, so re-advertising needs no second approval (as in Tailscale).
-constexpr std::string_view kV3 = R"sql(
+constexpr std::string_view kV4 = R"sql(
 CREATE TABLE node_routes (
   node_id    INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
   prefix     TEXT    NOT NULL,                 -- canonical "10.1.0.0/24"
@@ -102,7 +112,7 @@ CREATE TABLE node_routes (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 3> kSteps = {kV1, kV2, kV3};
+constexpr std::array<std::string_view, 4> kSteps = {kV1, kV2, kV3, kV4};
 
 }  // namespace
 

@@ -274,6 +274,29 @@ bool Netlink::del_rule(const Rule& r) {
   return true;
 }
 
+// An interface-less route of type unreachable, at a metric of its own.
+bool Netlink::unreachable_route(bool add, const net::Prefix& dst, uint32_t metric) {
+  Message m(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  auto* rt = m.family_header<rtmsg>();
+  rt->rtm_family = family_of(dst);
+  rt->rtm_dst_len = dst.len;
+  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_protocol = add ? RTPROT_STATIC : RTPROT_UNSPEC;
+  rt->rtm_scope = add ? RT_SCOPE_UNIVERSE : RT_SCOPE_NOWHERE;
+  rt->rtm_type = RTN_UNREACHABLE;  // also on delete: only that route matches
+  if (dst.len) m.attr(RTA_DST, dst.addr.b.data(), dst.addr.size());
+  m.attr_u32(RTA_PRIORITY, metric);
+  char ext[256];
+  int err = transact(m, ext, sizeof ext);
+  if (add && err == EEXIST) return false;
+  if (!add && (err == ESRCH || err == ENOENT)) return false;
+  if (err) fail(err, add ? "cannot add unreachable route" : "cannot remove unreachable route", &dst, Link{0, "(no device)"}, ext);
+  return true;
+}
+
+bool Netlink::add_unreachable_route(const net::Prefix& dst, uint32_t metric) { return unreachable_route(true, dst, metric); }
+bool Netlink::del_unreachable_route(const net::Prefix& dst, uint32_t metric) { return unreachable_route(false, dst, metric); }
+
 bool Netlink::disable_ipv6_link_local(const Link& link) {
   Message m(RTM_NEWLINK, 0);
   auto* ifi = m.family_header<ifinfomsg>();

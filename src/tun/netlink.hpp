@@ -57,6 +57,13 @@ class Netlink {
   // Returns false if no such rule exists.
   bool del_rule(const Rule& r);
 
+  // An `unreachable` route for `dst` (no device) at `metric`, in the main
+  // table: where no route with a lower metric exists, connecting to an
+  // address in `dst` fails at once with EHOSTUNREACH instead of following
+  // the default route. Returns false if it already exists / did not exist.
+  bool add_unreachable_route(const net::Prefix& dst, uint32_t metric);
+  bool del_unreachable_route(const net::Prefix& dst, uint32_t metric);
+
   // Stops the kernel from generating an IPv6 link-local address on the
   // interface (IN6_ADDR_GEN_MODE_NONE), as the WireGuard kernel module does:
   // a layer-3 tunnel has no use for one, and without it the kernel does not
@@ -69,6 +76,7 @@ class Netlink {
   // Sends the request and waits for its acknowledgement. Returns 0 or the
   // kernel's (positive) errno; `extack` receives the kernel's text, if any.
   int transact(Message& m, char* extack, size_t extack_len);
+  bool unreachable_route(bool add, const net::Prefix& dst, uint32_t metric);
   [[noreturn]] void fail(int err, const char* what, const net::Prefix* p, const Link& link, const char* extack);
 
   int fd_ = -1;

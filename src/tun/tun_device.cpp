@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <system_error>
 
 #include "engine/log.hpp"
+#include "engine/net/gso.hpp"
 
 namespace ovl::tun {
 
@@ -60,7 +62,7 @@ bool valid_interface_name(std::string_view name) {
   });
 }
 
-TunDevice::TunDevice(std::string_view name, uint32_t mtu) : name_(name) {
+TunDevice::TunDevice(std::string_view name, uint32_t mtu, bool offload) : name_(name) {
   if (!valid_interface_name(name))
     throw std::invalid_argument("invalid interface name \"" + name_ + "\"");
 
@@ -78,8 +80,15 @@ TunDevice::TunDevice(std::string_view name, uint32_t mtu) : name_(name) {
   try {
     bool existed = ::if_nametoindex(name_.c_str()) != 0;
     ifreq ifr = make_ifreq(name_);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    if (::ioctl(fd_, TUNSETIFF, &ifr) < 0) {
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+    int rc = ::ioctl(fd_, TUNSETIFF, &ifr);
+    if (rc < 0 && offload && errno == EINVAL) {
+      // A kernel (or an existing device) without virtio headers: plain TUN.
+      ifr = make_ifreq(name_);
+      ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+      rc = ::ioctl(fd_, TUNSETIFF, &ifr);
+    }
+    if (rc < 0) {
       int e = errno;
       if (e == EPERM || e == EACCES)
         throw_errno(e, "creating TUN device " + name_ + " needs root (CAP_NET_ADMIN)");
@@ -101,6 +110,16 @@ TunDevice::TunDevice(std::string_view name, uint32_t mtu) : name_(name) {
     if (!(got.ifr_flags & IFF_NO_PI))
       throw std::runtime_error("TUN device " + name_ + " could not be switched to IFF_NO_PI");
     if (persistent_) log::info("attaching to existing persistent TUN device %s", name_.c_str());
+    vnet_hdr_ = got.ifr_flags & IFF_VNET_HDR;
+    if (vnet_hdr_) {
+      int sz = static_cast<int>(net::kVnetHdrSize);
+      if (::ioctl(fd_, TUNSETVNETHDRSZ, &sz) < 0) throw_errno(errno, "cannot set the virtio header size of " + name_);
+      // TSO: the kernel stops segmenting TCP for us; CSUM is its prerequisite.
+      unsigned flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+      tso_ = ::ioctl(fd_, TUNSETOFFLOAD, flags) == 0;
+      if (!tso_) log::info("%s: no TCP segmentation offload (%s); packets come one by one", name_.c_str(),
+                           std::strerror(errno));
+    }
 
     ifindex_ = static_cast<int>(::if_nametoindex(name_.c_str()));
     if (ifindex_ == 0) throw_errno(errno, "cannot find interface index of " + name_);
@@ -200,7 +219,24 @@ ssize_t TunDevice::read(std::span<uint8_t> buf) noexcept {
 }
 
 ssize_t TunDevice::write(std::span<const uint8_t> packet) noexcept {
+  if (vnet_hdr_) {
+    static const uint8_t none[net::kVnetHdrSize] = {};  // no GSO, checksum complete
+    std::span<const uint8_t> part[1] = {packet};
+    ssize_t n = write_parts(none, part);
+    return n < 0 ? n : n - static_cast<ssize_t>(net::kVnetHdrSize);
+  }
   ssize_t n = ::write(fd_, packet.data(), packet.size());
+  return n < 0 ? -errno : n;
+}
+
+ssize_t TunDevice::write_parts(const uint8_t* hdr, std::span<const std::span<const uint8_t>> parts) noexcept {
+  constexpr size_t kMaxParts = 64;
+  iovec iov[kMaxParts + 1];
+  size_t k = 0;
+  if (vnet_hdr_) iov[k++] = {const_cast<uint8_t*>(hdr), net::kVnetHdrSize};
+  for (size_t i = 0; i < parts.size() && i < kMaxParts; ++i)
+    iov[k++] = {const_cast<uint8_t*>(parts[i].data()), parts[i].size()};
+  ssize_t n = ::writev(fd_, iov, static_cast<int>(k));
   return n < 0 ? -errno : n;
 }
 

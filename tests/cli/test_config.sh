@@ -58,6 +58,9 @@ advertise_endpoints = ["203.0.113.1:51820", "198.51.100.2"]
 
 [join]
 name = "laptop"
+
+[relay]
+listen = "203.0.113.9:3478"
 EOF
 
 out=$("$OVL_BIN" --config "$TMP/a.toml" config show 2>&1)
@@ -72,6 +75,9 @@ expect "[up] interface default" "$out" '^interface = "ovl0"  # default$'
 expect "[up] cidr decided at run time" "$out" '^# cidr: a random /16 inside 100.64.0.0/10  # default$'
 expect "[join] name" "$out" '^name = "laptop"  # file$'
 expect "[join] listen_port default" "$out" '^listen_port = 51820  # default$'
+expect "[up] relays default" "$out" '^# relays: none \(only the embedded relay\)  # default$'
+expect "[relay] listen" "$out" '^listen = "203.0.113.9:3478"  # file$'
+expect "[relay] secret_file default" "$out" '^# secret_file: STATE_DIR/relay.key  # default$'
 
 # Flags beat the file, before or after the command.
 out=$("$OVL_BIN" --config "$TMP/a.toml" --state-dir "$TMP/from-flag" config show -v 2>&1)
@@ -123,10 +129,10 @@ out=$("$OVL_BIN" --config "$TMP/cidr.toml" config show 2>&1)
 expect_rc "bad cidr" $? 2
 expect "bad cidr names its line" "$out" "^ovl: $TMP/cidr.toml:2: 'cidr' in \[up\]"
 
-printf '[relay]\n' >"$TMP/section.toml"
+printf '[relais]\n' >"$TMP/section.toml"
 out=$("$OVL_BIN" --config "$TMP/section.toml" config show 2>&1)
 expect_rc "unknown section" $? 2
-expect "unknown section names its line" "$out" "^ovl: $TMP/section.toml:1: unknown section \[relay\]"
+expect "unknown section names its line" "$out" "^ovl: $TMP/section.toml:1: unknown section \[relais\]"
 
 printf 'verbose = true\n[up\n' >"$TMP/syntax.toml"
 out=$("$OVL_BIN" --config "$TMP/syntax.toml" config show 2>&1)

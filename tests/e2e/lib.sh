@@ -181,6 +181,22 @@ ns_resolv() {
   printf '%s\n' "$@" >"/etc/netns/$LAB_PREFIX$n/resolv.conf"
 }
 
+# ns_ensure_resolv SHORT: makes sure the namespace has its own resolv.conf (an empty one
+# unless ns_resolv wrote one), so that `ip netns exec` bind-mounts it over /etc/resolv.conf
+# and anything ovl writes there stays in the lab. Refuses to go on if the bind mount does
+# not happen (the file seen inside would be the host's).
+ns_ensure_resolv() {
+  local n=$1 f="/etc/netns/$LAB_PREFIX$1/resolv.conf"
+  if [ ! -e "$f" ]; then
+    mkdir -p "/etc/netns/$LAB_PREFIX$n"
+    printf '# resolv.conf of the lab namespace %s\n' "$LAB_PREFIX$n" >"$f"
+  fi
+  local inside outside
+  inside=$(nsx "$n" stat -Lc '%d:%i' /etc/resolv.conf)
+  outside=$(stat -Lc '%d:%i' "$f")
+  [ "$inside" = "$outside" ] || fail "ip netns exec $LAB_PREFIX$n does not bind-mount $f over /etc/resolv.conf"
+}
+
 ns_new() { # SHORT
   ip netns add "$LAB_PREFIX$1" || fail "cannot create namespace $LAB_PREFIX$1"
   LAB_NS+=("$1")

@@ -2,13 +2,16 @@
 #
 #   ovl_daemon HOST ARGS...   `ovl --state-dir $WORK/state-HOST ARGS` in HOST's namespace,
 #                             in the background; stdout in $WORK/HOST.out, log in
-#                             $WORK/HOST.log; its pid in PID_HOST
+#                             $WORK/HOST.log; its pid in PID_HOST. HOST always has its
+#                             own /etc/netns/NS/resolv.conf first (ns_ensure_resolv), so
+#                             the DNS block ovl writes lands there, never in the host's file
 #   ovl_cli HOST ARGS...      the CLI against HOST's state dir (foreground)
 #   overlay_ip HOST           HOST's overlay address, from `ovl status --json`
 #   token_from FILE           the "token" field of the first JSON line in FILE
 
 ovl_daemon() {
   local h=$1; shift
+  ns_ensure_resolv "$h"
   # `ip netns exec` directly (not through a shell function) so that $! is ovl's own pid
   ip netns exec "$(ns "$h")" "$OVL_BIN" --state-dir "$WORK/state-$h" "$@" >"$WORK/$h.out" 2>"$WORK/$h.log" &
   printf -v "PID_$h" '%s' "$!"

@@ -23,6 +23,9 @@ wait_for joined b --timeout 15 || fail "b did not join: $(tail -3 "$WORK/b.log")
 A_IP=$(overlay_ip a)
 wait_for --timeout 15 ping_once b "$A_IP" || fail "b cannot ping a"
 log "  b joined and reached a through both NATs in $(( $(now_ms) - t0 )) ms"
+wait_for --timeout 15 bash -c "[ \"\$(ip netns exec $(ns b) $OVL_BIN --state-dir $WORK/state-b --json status | python3 -c 'import json,sys; print([p.get(\"direct\",\"\") for p in json.load(sys.stdin)[\"peers\"] if p[\"name\"]==\"a\"][0])')\" = public ]" \
+  || fail "b -> a is not a disco-confirmed public path"
+log "  join -> direct (disco-confirmed public path): $(( $(now_ms) - t0 )) ms"
 ovl_daemon a2 join "$TOKEN" --name a2
 wait_for joined a2 --timeout 15 || fail "a2 did not join: $(tail -3 "$WORK/a2.log")"
 declare -A IP
@@ -47,6 +50,10 @@ ep=$(ovl_cli a --json status | python3 -c '
 import json,sys
 print([p["endpoint"] for p in json.load(sys.stdin)["peers"] if p["name"]=="a2"][0])')
 case "$ep" in 192.168.1.3:*) log "  a reaches a2 at $ep (LAN)";; *) fail "a reaches a2 at $ep, not over the LAN";; esac
+kind=$(ovl_cli a --json status | python3 -c '
+import json,sys
+print([p.get("direct", "") for p in json.load(sys.stdin)["peers"] if p["name"]=="a2"][0])')
+[ "$kind" = lan ] || fail "a -> a2 is not reported as a LAN path: '$kind'"
 ep=$(ovl_cli a --json status | python3 -c '
 import json,sys
 print([p["endpoint"] for p in json.load(sys.stdin)["peers"] if p["name"]=="b"][0])')

@@ -4,12 +4,12 @@
 #  * a network (`ovl -v up`, two `ovl -v join`s, pings, invites, a refused join, restarts)
 #    with every stdout/stderr of every ovl process kept; then none of it, nor any
 #    `--json` output (status, nodes, invite list), holds a private key (node.key,
-#    coordinator.key) or an invite's secret (bytes 57..72 of the decoded token) in base64,
+#    coordinator.key), the relay secret (relay.key) or an invite's secret (bytes 57..72 of the decoded token) in base64,
 #    base64url or hex, nor a whole token -- except the one output of `ovl up` and
 #    `ovl invite` that shows each token, once;
 #  * the databases (ovl.db and its -wal/-shm) hold no token secret and no private key,
 #    raw or encoded;
-#  * modes: state dir 0700, ovl.db* / node.key / coordinator.key 0600, ovl.sock 0600 or
+#  * modes: state dir 0700, ovl.db* / node.key / coordinator.key / relay.key 0600, ovl.sock 0600 or
 #    0660, nothing in a state dir accessible to others;
 #  * node.key or coordinator.key readable by others: `ovl up` refuses with a message that
 #    says "chmod 600", a non-zero exit, no device, and starts again once fixed;
@@ -134,6 +134,7 @@ for h in coord a b; do
 done
 [ -e "$WORK/state-coord/coordinator.key" ] || fail "coord has no coordinator.key"
 [ "$(mode_of "$WORK/state-coord/coordinator.key")" = 600 ] || fail "coordinator.key is mode $(mode_of "$WORK/state-coord/coordinator.key")"
+[ "$(mode_of "$WORK/state-coord/relay.key")" = 600 ] || fail "relay.key (the relays' shared secret) is mode $(mode_of "$WORK/state-coord/relay.key")"
 for h in a b; do [ ! -e "$WORK/state-$h/coordinator.key" ] || fail "$h, a mere node, holds a coordinator.key"; done
 
 check "a private key readable by others: ovl up refuses, says chmod 600, creates nothing"
@@ -225,7 +226,7 @@ for i, tok in enumerate(tokens, 1):
     sec = raw[57:73]
     secrets.append(("token T%d secret" % i, sec, [b64(sec), b64url(sec), sec.hex(), body[76:97], body]))
 for d in sorted(glob.glob(os.path.join(work, "state-*"))):
-    for kf in ("node.key", "coordinator.key"):
+    for kf in ("node.key", "coordinator.key", "relay.key"):
         p = os.path.join(d, kf)
         if not os.path.exists(p):
             continue

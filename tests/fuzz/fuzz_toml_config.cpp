@@ -54,6 +54,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (s.up.cidr) check(config::valid_network_cidr(*s.up.cidr), "cidr is valid");
   if (s.up.advertise_endpoints)
     for (auto& ep : *s.up.advertise_endpoints) check(config::valid_advertise_endpoint(ep), "endpoints are valid");
+  if (s.up.relays) {
+    check(s.up.relays->size() <= config::kMaxConfiguredRelays, "bounded relay list");
+    for (auto& ep : *s.up.relays) check(config::valid_advertise_endpoint(ep), "relay endpoints are valid");
+  }
+  if (s.relay.listen) check(config::valid_advertise_endpoint(*s.relay.listen), "relay listen is valid");
+  for (auto* f : {&s.up.relay_secret_file, &s.relay.secret_file})
+    if (*f) check(!(*f)->empty() && (*f)->front() == '/', "secret files are absolute");
 
   // What to_toml writes parses back to the same settings.
   auto again = config::parse_toml_config(config::to_toml(s));

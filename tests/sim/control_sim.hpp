@@ -37,6 +37,7 @@ control::NetworkInfo home_network() {
   n.id = "0123456789abcdef0123456789abcdef";
   n.name = "home";
   n.cidr = *net::Prefix::parse("100.83.0.0/16");
+  n.ula = *net::Prefix::parse("fd12:3456:789a::/48");
   n.created_unix = kStartUnix;
   return n;
 }

@@ -89,11 +89,15 @@ TEST_CASE("control: enrollment with an invite token: welcome, full map, next fre
   CHECK(w.network.domain == "home.ovl");
   CHECK(w.network.cidr.str() == "100.83.0.0/16");
   CHECK(w.network.id == home_network().id);
+  // IPv6: the network's ULA, and the node's address derived from its IPv4 one.
+  CHECK(w.network.ula == home_network().ula);
+  CHECK(w.self.ip6 == ip("fd12:3456:789a::6453:2"));
   // The full map: both nodes, both online; the observed address with the
   // node's WireGuard port is its first endpoint candidate.
   REQUIRE(laptop.state().peers.size() == 2);
   CHECK(has_peer(laptop, server.pub));
   CHECK(laptop.state().peers.at(server.pub).online);
+  CHECK(laptop.state().peers.at(server.pub).ip6 == ip("fd12:3456:789a::6453:1"));
   auto self = laptop.state().peers.at(laptop.pub);
   REQUIRE(self.endpoints.size() == 1);
   CHECK(self.endpoints[0].port == kListenPort);
@@ -119,6 +123,8 @@ TEST_CASE("control: enrollment with an invite token: welcome, full map, next fre
   REQUIRE(phone.linked());
   CHECK(phone.state().welcome->self.ip == ip("100.83.0.3"));
   check_converged(s);
+  // The delta that told the server about the phone carried its IPv6 address.
+  CHECK(server.state().peers.at(phone.pub).ip6 == ip("fd12:3456:789a::6453:3"));
 }
 
 TEST_CASE("control: nodes converge and each join reaches connected nodes as one delta") {
@@ -291,4 +297,48 @@ TEST_CASE("control: an agent pinning another coordinator key is never welcomed")
   Member& ok = s.join(created.token);
   CHECK(ok.linked());
   CHECK(server.state().peers.size() == 2);
+}
+
+TEST_CASE("control: a call-me-maybe reaches the named peer with the sender's key; bounded per link") {
+  Sim s(3);
+  Member& server = add_server(s);
+  std::string token = s.invite({.uses = -1});
+  Member& a = s.join(token, "a");
+  Member& b = s.join(token, "b");
+  REQUIRE(a.linked());
+  REQUIRE(b.linked());
+  control::CallMeMaybe c;
+  c.peer = b.pub;
+  c.endpoints = {*net::Endpoint::parse("203.0.113.10:51820"), *net::Endpoint::parse("192.168.1.2:51820")};
+  c.mapping = "endpoint-independent";
+  c.spray = true;
+  s.links[*a.conn].to_coord = a.agent->call_me_maybe(c);
+  s.pump();
+  auto got = b.agent->take_calls();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].peer == a.pub);  // the sender, as the coordinator authenticated it
+  CHECK(got[0].endpoints == c.endpoints);
+  CHECK(got[0].mapping == "endpoint-independent");
+  CHECK(got[0].spray);
+  CHECK(server.agent->take_calls().empty());
+  CHECK(a.agent->take_calls().empty());
+  // A flood is cut at the coordinator's per-link budget, and the link stays up.
+  std::vector<uint8_t> many;
+  for (int i = 0; i < 300; ++i) {
+    auto m = a.agent->call_me_maybe(c);
+    many.insert(many.end(), m.begin(), m.end());
+  }
+  s.links[*a.conn].to_coord = std::move(many);
+  s.pump();
+  auto flood = b.agent->take_calls();
+  CHECK(flood.size() >= 90);
+  CHECK(flood.size() <= 100);
+  CHECK(a.linked());
+  // A call to an unknown key goes nowhere.
+  c.peer[0] ^= 1;
+  s.advance_s(11);
+  s.links[*a.conn].to_coord = a.agent->call_me_maybe(c);
+  s.pump();
+  CHECK(b.agent->take_calls().empty());
+  CHECK(a.linked());
 }

@@ -8,8 +8,22 @@ namespace {
 
 using policy::Proto;
 
-net::Prefix host(const net::IpAddr& a) { return {a, 32}; }
-net::IpAddr ip_of(const Member& m) { return m.state().welcome->self.ip; }
+// A node's overlay addresses as the filter lists them: IPv4, then IPv6 (ULA).
+std::vector<net::Prefix> hosts(std::initializer_list<const Member*> ms) {
+  std::vector<net::Prefix> r;
+  for (auto* m : ms) {
+    auto& self = m->state().welcome->self;
+    r.push_back({self.ip, 32});
+    if (self.ip6) r.push_back({*self.ip6, 128});
+  }
+  return r;
+}
+// "*" as a source: the network's IPv4 range and its ULA.
+std::vector<net::Prefix> network_ranges(const Member& m) {
+  std::vector<net::Prefix> r{*net::Prefix::parse("100.83.0.0/16")};
+  if (auto& ula = m.state().welcome->network.ula) r.push_back(*ula);
+  return r;
+}
 const policy::RuleSet& filter_of(const Member& m) {
   REQUIRE(m.state().filter.has_value());
   return *m.state().filter;
@@ -30,8 +44,9 @@ TEST_CASE("control: each node gets the filter compiled for it; changes arrive as
   for (Member* m : {&server, &a, &b, &c}) {
     auto& f = filter_of(*m);
     REQUIRE(f.rules.size() == 1);
-    CHECK(f.rules[0].src == std::vector<net::Prefix>{*net::Prefix::parse("100.83.0.0/16")});
-    CHECK(f.rules[0].dst == std::vector<net::Prefix>{host(ip_of(*m))});
+    CHECK(f.rules[0].src == network_ranges(*m));
+    CHECK(f.rules[0].src.size() == 2);  // the sim's network has a ULA
+    CHECK(f.rules[0].dst == hosts({m}));
     CHECK(f.rules[0].proto == Proto::any);
   }
 
@@ -47,8 +62,8 @@ TEST_CASE("control: each node gets the filter compiled for it; changes arrive as
   check_converged(s);
   auto& fb = filter_of(b);
   REQUIRE(fb.rules.size() == 1);
-  CHECK(fb.rules[0].src == std::vector<net::Prefix>{host(ip_of(a))});
-  CHECK(fb.rules[0].dst == std::vector<net::Prefix>{host(ip_of(b))});
+  CHECK(fb.rules[0].src == hosts({&a}));
+  CHECK(fb.rules[0].dst == hosts({&b}));
   CHECK(fb.rules[0].proto == Proto::tcp);
   CHECK(fb.rules[0].ports == std::vector<policy::PortRange>{{8000, 8000}, {8443, 8443}});
   for (Member* m : {&server, &a, &c}) CHECK(filter_of(*m).rules.empty());  // default deny
@@ -57,13 +72,13 @@ TEST_CASE("control: each node gets the filter compiled for it; changes arrive as
   // A new member of a source group widens the destination's filter at once.
   Member& d = s.join(s.invite({.groups = {"clients"}}), "d");
   check_converged(s);
-  CHECK(filter_of(b).rules.at(0).src == std::vector<net::Prefix>{host(ip_of(a)), host(ip_of(d))});
+  CHECK(filter_of(b).rules.at(0).src == hosts({&a, &d}));
   CHECK(filter_of(d).rules.empty());
 
   // Leaving a group and being removed narrow it again.
   REQUIRE(s.coord.group_remove("d", "clients", s, err));
   s.pump();
-  CHECK(filter_of(b).rules.at(0).src == std::vector<net::Prefix>{host(ip_of(a))});
+  CHECK(filter_of(b).rules.at(0).src == hosts({&a}));
   REQUIRE(s.coord.remove_node("a", s, err));
   s.pump();
   CHECK_FALSE(has_peer(b, a.pub));

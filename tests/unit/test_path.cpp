@@ -64,3 +64,47 @@ TEST_CASE("path: idle peers and peers without a relay stay put") {
   CHECK(sel2.decide(k, o, 0s) == PathSelector::Action::none);
   CHECK(sel2.decide(k, o, 100s) == PathSelector::Action::none);
 }
+
+TEST_CASE("path: disco moves a relayed peer to a direct path at once, and back when it goes silent") {
+  PathSelector sel;
+  crypto::PublicKey k{};
+  k[0] = 2;
+  PathSelector::Observation o;
+  o.have_direct = o.relay_ready = true;
+  o.on_relay = true;
+  o.session = true;
+  o.relay_reason = "one side behind endpoint-dependent NAT";
+  CHECK(sel.decide(k, o, 0s) == PathSelector::Action::none);
+  CHECK(sel.reason(k) == "one side behind endpoint-dependent NAT");
+  o.direct_alive = true;  // a pong: no waiting for the 15 s probe
+  CHECK(sel.decide(k, o, 1s) == PathSelector::Action::use_direct);
+  CHECK(sel.reason(k).empty());
+  o.on_relay = false;
+  o.on_best = true;
+  // Disco answers, so no session yet is no reason for the relay.
+  o.session = false;
+  for (int i = 2; i < 10; ++i) CHECK(sel.decide(k, o, std::chrono::seconds(i)) == PathSelector::Action::none);
+  o.direct_alive = false;
+  o.on_best = false;
+  o.direct_lost = true;
+  CHECK(sel.decide(k, o, 10s) == PathSelector::Action::use_relay);
+  CHECK(sel.reason(k) == "direct path stopped answering");
+}
+
+TEST_CASE("path: a better direct path replaces the one in use; NAT reasons are reported") {
+  PathSelector sel;
+  crypto::PublicKey k{};
+  k[0] = 3;
+  PathSelector::Observation o;
+  o.have_direct = o.relay_ready = o.session = true;
+  o.direct_alive = true;
+  o.on_best = false;  // the prober prefers another (LAN) path
+  CHECK(sel.decide(k, o, 0s) == PathSelector::Action::use_direct);
+  PathSelector sel2;
+  PathSelector::Observation n;
+  n.have_direct = n.relay_ready = true;
+  n.relay_reason = "both sides behind endpoint-dependent NAT";
+  CHECK(sel2.decide(k, n, 0s) == PathSelector::Action::none);
+  CHECK(sel2.decide(k, n, 4s) == PathSelector::Action::use_relay);
+  CHECK(sel2.reason(k) == "both sides behind endpoint-dependent NAT");
+}

@@ -1,6 +1,7 @@
 // Relay: credential mint/verify, the wire codec's exact sizes, and the
 // server's rules (allocation, forwarding, refusals, revocation, roaming, rate
-// limit, idle expiry, no amplification towards unauthenticated sources).
+// limit, idle expiry, no amplification towards unauthenticated sources), and
+// proof of possession: a captured ALLOCATE replayed from elsewhere is refused.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <random>
 #include <vector>
 
+#include "engine/control/messages.hpp"
+#include "engine/relay/client.hpp"
 #include "engine/relay/credential.hpp"
 #include "engine/relay/protocol.hpp"
 #include "engine/relay/server.hpp"
@@ -24,16 +27,33 @@ RelaySecret secret_of(uint8_t seed) {
   return s;
 }
 
+// Node keys are real X25519 pairs (an ALLOCATE proves the private half);
+// key_of remembers each private key for allocate_msg.
+std::map<crypto::PublicKey, crypto::SecretKey>& private_keys() {
+  static std::map<crypto::PublicKey, crypto::SecretKey> m;
+  return m;
+}
+
 crypto::PublicKey key_of(uint8_t seed) {
-  crypto::PublicKey k{};
-  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(seed * 13 + i);
-  return k;
+  crypto::SecretKey sk;
+  for (size_t i = 0; i < sk.b.size(); ++i) sk.b[i] = static_cast<uint8_t>(seed * 13 + i);
+  sk.b[0] &= 248;
+  sk.b[31] = static_cast<uint8_t>((sk.b[31] & 127) | 64);
+  auto pk = crypto::public_from_private(sk);
+  private_keys()[pk] = sk;
+  return pk;
 }
 
 net::Endpoint ep(uint8_t last, uint16_t port) { return {net::IpAddr::v4(198, 51, 100, last), port}; }
 
-std::vector<uint8_t> allocate_msg(const RelaySecret& s, const crypto::PublicKey& k, uint64_t exp) {
-  Allocate a{k, exp, credential_mac(s, k, exp)};
+// An ALLOCATE for `k` under secret `s`, proved with k's private key for the
+// relay of `s`, echoing `cookie`.
+std::vector<uint8_t> allocate_msg(const RelaySecret& s, const crypto::PublicKey& k, uint64_t exp,
+                                  const Cookie& cookie = {}) {
+  Allocate a{k, exp, credential_mac(s, k, exp), cookie, {}};
+  crypto::SecretKey pk;
+  REQUIRE(proof_key(pk, private_keys().at(k), relay_public_key(s)));
+  sign_allocate(a, pk);
   std::vector<uint8_t> v(kAllocateSize);
   serialize(a, std::span<uint8_t, kAllocateSize>(v.data(), kAllocateSize));
   return v;
@@ -48,7 +68,13 @@ std::vector<uint8_t> payload_of(size_t n, uint8_t seed) {
 constexpr int64_t kNowUnix = 1700000000;
 constexpr uint64_t kExp = kNowUnix + 3600;
 
-std::optional<RefuseReason> refusal(const std::vector<Server::Out>& out) {
+// What the server asked to send, copied out of the buffer it wrote over.
+struct Out {
+  net::Endpoint to;
+  std::vector<uint8_t> bytes;
+};
+
+std::optional<RefuseReason> refusal(const std::vector<Out>& out) {
   if (out.size() != 1) return std::nullopt;
   auto r = parse_refused(out[0].bytes);
   if (!r) return std::nullopt;
@@ -61,20 +87,37 @@ struct Fixture {
   crypto::PublicKey ka = key_of(1), kb = key_of(2);
   net::Endpoint ea = ep(1, 1111), eb = ep(2, 2222);
   Server::Time now{1s};
-  std::vector<Server::Out> out;
+  std::vector<Out> out;
+  std::vector<uint8_t> last_allocate;  // the last ALLOCATE alloc() sent
 
   explicit Fixture(Server::Options o = {}) : server(secret, o) {}
 
-  std::vector<Server::Out>& feed(std::span<const uint8_t> d, const net::Endpoint& from, int64_t unix_now = kNowUnix) {
+  std::vector<Out>& feed(std::span<const uint8_t> d, const net::Endpoint& from, int64_t unix_now = kNowUnix) {
     out.clear();
-    server.on_datagram(d, from, now, unix_now, out);
+    std::vector<uint8_t> buf(d.begin(), d.end());  // exactly sized: ASan sees any overrun
+    net::Endpoint to;
+    const size_t n = server.on_datagram(buf, from, now, unix_now, to);
+    REQUIRE(n <= d.size());
+    if (n) out.push_back({to, std::vector<uint8_t>(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(n))});
     return out;
   }
+  // ALLOCATE as a node does: first with no cookie, then answering the challenge.
+  std::vector<Out>& alloc(const crypto::PublicKey& k, const net::Endpoint& from, uint64_t exp = kExp) {
+    last_allocate = allocate_msg(secret, k, exp);
+    auto& o = feed(last_allocate, from);
+    if (o.size() == 1) {
+      if (auto c = parse_challenge(o[0].bytes)) {
+        last_allocate = allocate_msg(secret, k, exp, c->cookie);
+        return feed(last_allocate, from);
+      }
+    }
+    return o;
+  }
   void allocate_both() {
-    auto& o1 = feed(allocate_msg(secret, ka, kExp), ea);
+    auto& o1 = alloc(ka, ea);
     REQUIRE(o1.size() == 1);
     REQUIRE(parse_allocated(o1[0].bytes));
-    auto& o2 = feed(allocate_msg(secret, kb, kExp), eb);
+    auto& o2 = alloc(kb, eb);
     REQUIRE(o2.size() == 1);
     REQUIRE(parse_allocated(o2[0].bytes));
   }
@@ -102,7 +145,9 @@ TEST_CASE("relay: credential mint and verify") {
 
 TEST_CASE("relay: codec round trips and exact layouts") {
   const auto k = key_of(9);
-  Allocate a{k, 0x0102030405060708ull, credential_mac(secret_of(1), k, 7)};
+  Allocate a{k, 0x0102030405060708ull, credential_mac(secret_of(1), k, 7), {}, {}};
+  for (size_t i = 0; i < kCookieSize; ++i) a.cookie[i] = static_cast<uint8_t>(0xC0 + i);
+  for (size_t i = 0; i < kProofSize; ++i) a.proof[i] = static_cast<uint8_t>(0x50 + i);
   std::vector<uint8_t> buf(kAllocateSize);
   serialize(a, std::span<uint8_t, kAllocateSize>(buf.data(), kAllocateSize));
   CHECK(buf[0] == 'O');
@@ -112,11 +157,26 @@ TEST_CASE("relay: codec round trips and exact layouts") {
   CHECK(buf[4] == 1);
   CHECK(buf[37] == 0x01);  // big-endian expiry right after the key
   CHECK(buf[44] == 0x08);
+  CHECK(buf[77] == 0xC0);  // cookie after the mac
+  CHECK(buf[93] == 0x50);  // proof last
+  CHECK(buf[124] == 0x50 + 31);
   auto pa = parse_allocate(buf);
   REQUIRE(pa);
   CHECK(pa->node == k);
   CHECK(pa->expires_unix == a.expires_unix);
   CHECK(pa->mac == a.mac);
+  CHECK(pa->cookie == a.cookie);
+  CHECK(pa->proof == a.proof);
+  CHECK(proofed_part(std::span<const uint8_t, kAllocateSize>(buf.data(), kAllocateSize)).size() == 88);
+
+  std::vector<uint8_t> ch(kChallengeSize);
+  serialize(Challenge{a.cookie}, std::span<uint8_t, kChallengeSize>(ch.data(), kChallengeSize));
+  REQUIRE(parse_challenge(ch));
+  CHECK(parse_challenge(ch)->cookie == a.cookie);
+  CHECK(ch[4] == 6);
+  CHECK_FALSE(parse_challenge(std::span(ch).first(kChallengeSize - 1)));
+  ch.push_back(0);
+  CHECK_FALSE(parse_challenge(ch));
   CHECK(message_type(buf) == MsgType::allocate);
   CHECK(is_relay_message(buf));
 
@@ -126,7 +186,7 @@ TEST_CASE("relay: codec round trips and exact layouts") {
   CHECK(parse_allocated(al)->expires_unix == 42);
   CHECK(al[12] == 42);
 
-  for (uint8_t r = 1; r <= 5; ++r) {
+  for (uint8_t r = 1; r <= 6; ++r) {
     std::vector<uint8_t> rf(kRefusedSize);
     serialize(Refused{RefuseReason(r)}, std::span<uint8_t, kRefusedSize>(rf.data(), kRefusedSize));
     REQUIRE(parse_refused(rf));
@@ -139,22 +199,22 @@ TEST_CASE("relay: codec round trips and exact layouts") {
     REQUIRE(s.size() == kForwardHeaderSize + n);
     auto ps = parse_send(s);
     REQUIRE(ps);
-    CHECK(ps->destination == k);
+    CHECK(ps->destination == node_id(k));
     CHECK(std::equal(ps->payload.begin(), ps->payload.end(), p.begin(), p.end()));
     CHECK_FALSE(parse_data(s));
     const auto d = make_data(k, p);
     auto pd = parse_data(d);
     REQUIRE(pd);
-    CHECK(pd->source == k);
+    CHECK(pd->source == node_id(k));
     CHECK(std::equal(pd->payload.begin(), pd->payload.end(), p.begin(), p.end()));
     CHECK_FALSE(parse_send(d));
     // In-place header + payload equals the convenience form.
     std::vector<uint8_t> manual(kForwardHeaderSize + n);
-    write_send_header(k, std::span<uint8_t, kForwardHeaderSize>(manual.data(), kForwardHeaderSize));
+    write_send_header(node_id(k), std::span<uint8_t, kForwardHeaderSize>(manual.data(), kForwardHeaderSize));
     std::copy(p.begin(), p.end(), manual.begin() + kForwardHeaderSize);
     CHECK(manual == s);
     std::vector<uint8_t> via(kForwardHeaderSize + n);
-    CHECK(serialize_data(k, p, via) == via.size());
+    CHECK(serialize_data(node_id(k), p, via) == via.size());
     CHECK(via == d);
   }
 }
@@ -182,7 +242,7 @@ TEST_CASE("relay: codec rejects every size and header violation") {
   rf_long.push_back(0);
   CHECK_FALSE(parse_refused(rf_long));
   CHECK_FALSE(parse_refused(std::span(rf).first(5)));
-  for (uint8_t bad : {0, 6, 255}) {
+  for (uint8_t bad : {0, 7, 255}) {
     auto r = rf;
     r[5] = bad;
     CHECK_FALSE(parse_refused(r));
@@ -190,7 +250,7 @@ TEST_CASE("relay: codec rejects every size and header violation") {
 
   // SEND/DATA: header alone (empty payload) and over 65535 bytes are invalid.
   std::vector<uint8_t> hdr(kForwardHeaderSize);
-  write_send_header(k, std::span<uint8_t, kForwardHeaderSize>(hdr.data(), kForwardHeaderSize));
+  write_send_header(node_id(k), std::span<uint8_t, kForwardHeaderSize>(hdr.data(), kForwardHeaderSize));
   CHECK_FALSE(parse_send(hdr));
   hdr.push_back(0xAA);
   CHECK(parse_send(hdr));
@@ -201,7 +261,7 @@ TEST_CASE("relay: codec rejects every size and header violation") {
   CHECK(make_send(k, {}).empty());
   CHECK(make_send(k, payload_of(kMaxPayload + 1, 0)).empty());
   std::vector<uint8_t> small(kForwardHeaderSize + 4);
-  CHECK(serialize_send(k, payload_of(5, 0), small) == 0);  // does not fit
+  CHECK(serialize_send(node_id(k), payload_of(5, 0), small) == 0);  // does not fit
 
   // Magic and type.
   CHECK_FALSE(is_relay_message({}));
@@ -212,7 +272,7 @@ TEST_CASE("relay: codec rejects every size and header violation") {
     CHECK_FALSE(is_relay_message(v));
     CHECK_FALSE(parse_allocate(v));
   }
-  for (uint8_t t : {0, 6, 0xFF}) {
+  for (uint8_t t : {0, 7, 0xFF}) {
     auto v = alloc;
     v[4] = t;
     CHECK_FALSE(is_relay_message(v));
@@ -238,7 +298,7 @@ TEST_CASE("relay: two nodes exchange payloads both ways byte-exact") {
     CHECK(o[0].to == f.eb);
     auto d = parse_data(o[0].bytes);
     REQUIRE(d);
-    CHECK(d->source == f.ka);
+    CHECK(d->source == node_id(f.ka));
     CHECK(std::equal(d->payload.begin(), d->payload.end(), p.begin(), p.end()));
 
     auto& o2 = f.feed(make_send(f.ka, p), f.eb);
@@ -246,7 +306,7 @@ TEST_CASE("relay: two nodes exchange payloads both ways byte-exact") {
     CHECK(o2[0].to == f.ea);
     auto d2 = parse_data(o2[0].bytes);
     REQUIRE(d2);
-    CHECK(d2->source == f.kb);
+    CHECK(d2->source == node_id(f.kb));
     CHECK(std::equal(d2->payload.begin(), d2->payload.end(), p.begin(), p.end()));
     f.now += 1s;
   }
@@ -304,7 +364,7 @@ TEST_CASE("relay: forged, expired and revoked credentials are refused") {
     CHECK(refusal(f.feed(allocate_msg(f.secret, f.ka, kExp), ep(9, 9))) == RefuseReason::revoked);
     CHECK(f.server.counters().forwarded == 0);
     f.server.unrevoke(f.ka);
-    CHECK(f.feed(allocate_msg(f.secret, f.ka, kExp), f.ea).size() == 1);
+    CHECK(parse_allocated(f.alloc(f.ka, f.ea).at(0).bytes));
     CHECK(f.server.is_allocated(f.ka));
   }
 }
@@ -313,9 +373,10 @@ TEST_CASE("relay: re-allocation from a new address moves the endpoint") {
   Fixture f;
   f.allocate_both();
   const auto roamed = ep(50, 5050);
-  auto& o = f.feed(allocate_msg(f.secret, f.ka, kExp), roamed);
+  auto& o = f.alloc(f.ka, roamed);
   REQUIRE(o.size() == 1);
   CHECK(o[0].to == roamed);
+  CHECK(parse_allocated(o[0].bytes));
   CHECK(f.server.allocations() == 2);
   // b -> a now goes to the new address; the old address is no longer a.
   auto& fwd = f.feed(make_send(f.ka, payload_of(70, 3)), f.eb);
@@ -324,15 +385,37 @@ TEST_CASE("relay: re-allocation from a new address moves the endpoint") {
   CHECK(refusal(f.feed(make_send(f.kb, payload_of(70, 3)), f.ea)) == RefuseReason::not_allocated);
   auto& from_new = f.feed(make_send(f.kb, payload_of(70, 3)), roamed);
   REQUIRE(from_new.size() == 1);
-  CHECK(parse_data(from_new[0].bytes)->source == f.ka);
+  CHECK(parse_data(from_new[0].bytes)->source == node_id(f.ka));
 
   // Another node taking over an address (NAT reuse) evicts the old holder.
   const auto kc = key_of(3);
-  CHECK(f.feed(allocate_msg(f.secret, kc, kExp), f.eb).size() == 1);
+  CHECK(parse_allocated(f.alloc(kc, f.eb).at(0).bytes));
   CHECK_FALSE(f.server.is_allocated(f.kb));
   auto& as_c = f.feed(make_send(f.ka, payload_of(40, 4)), f.eb);
   REQUIRE(as_c.size() == 1);
-  CHECK(parse_data(as_c[0].bytes)->source == kc);
+  CHECK(parse_data(as_c[0].bytes)->source == node_id(kc));
+}
+
+TEST_CASE("relay: SEND/DATA name nodes by an 8-byte id; a taken id cannot allocate") {
+  CHECK(kForwardHeaderSize == 13);
+  CHECK(1424 + 32 + kForwardHeaderSize + 20 + 8 <= 1500);  // a full relayed datagram fits IPv4 at MTU 1500
+  Fixture f;
+  f.allocate_both();
+  // Another key with a's id: a's key with the top bit of its last byte
+  // flipped. X25519 ignores that bit, so a's private key proves it, and a
+  // credential for it can be minted here: the only way to reach the check.
+  crypto::PublicKey twin = f.ka;
+  twin[31] ^= 0x80;
+  REQUIRE(node_id(twin) == node_id(f.ka));
+  private_keys()[twin] = private_keys().at(f.ka);
+  CHECK(f.alloc(twin, ep(77, 7777)).empty());  // dropped silently
+  CHECK(f.server.counters().id_taken == 1);
+  CHECK_FALSE(f.server.is_allocated(twin));
+  CHECK(f.server.is_allocated(f.ka));
+  auto& fwd = f.feed(make_send(f.ka, payload_of(50, 3)), f.eb);
+  REQUIRE(fwd.size() == 1);
+  CHECK(fwd[0].to == f.ea);
+  CHECK(parse_data(fwd[0].bytes)->source == node_id(f.kb));
 }
 
 TEST_CASE("relay: rate limit engages and recovers") {
@@ -341,7 +424,7 @@ TEST_CASE("relay: rate limit engages and recovers") {
   o.burst_bytes = 10000;
   Fixture f(o);
   f.allocate_both();
-  const auto msg = make_send(f.kb, payload_of(963, 1));  // 1000 bytes on the wire
+  const auto msg = make_send(f.kb, payload_of(1000 - kForwardHeaderSize, 1));  // 1000 bytes on the wire
   REQUIRE(msg.size() == 1000);
   for (int i = 0; i < 10; ++i) CHECK(f.feed(msg, f.ea).size() == 1);  // the burst
   auto& o1 = f.feed(msg, f.ea);
@@ -388,14 +471,14 @@ TEST_CASE("relay: max_nodes bounds the table") {
   Server::Options o;
   o.max_nodes = 3;
   Fixture f(o);
-  for (uint8_t i = 0; i < 5; ++i) f.feed(allocate_msg(f.secret, key_of(10 + i), kExp), ep(10 + i, 1000));
+  for (uint8_t i = 0; i < 5; ++i) f.alloc(key_of(10 + i), ep(10 + i, 1000));
   CHECK(f.server.allocations() == 3);
   CHECK(f.server.counters().full == 2);
   // Re-allocation of an existing key still works when full.
-  CHECK(f.feed(allocate_msg(f.secret, key_of(10), kExp), ep(10, 1000)).size() == 1);
+  CHECK(parse_allocated(f.alloc(key_of(10), ep(10, 1000)).at(0).bytes));
   // Idle ones make room.
   f.now += 200s;
-  CHECK(f.feed(allocate_msg(f.secret, key_of(20), kExp), ep(20, 1000)).size() == 1);
+  CHECK(parse_allocated(f.alloc(key_of(20), ep(20, 1000)).at(0).bytes));
   CHECK(f.server.allocations() == 1);
 }
 
@@ -408,11 +491,14 @@ TEST_CASE("relay: malformed input is never answered") {
       {0x4F, 0x56, 0x52, 0x31},
       {0x4F, 0x56, 0x52, 0x31, 2, 0, 0, 0, 0, 0, 0, 0, 1},  // ALLOCATED sent to the relay
       {0x4F, 0x56, 0x52, 0x31, 5, 1},                       // REFUSED sent to the relay
+      std::vector<uint8_t>(kChallengeSize, 0),              // CHALLENGE sent to the relay (header below)
       make_data(f.kb, payload_of(40, 1)),                   // DATA sent to the relay
       std::vector<uint8_t>(alloc.begin(), alloc.end() - 1),
       std::vector<uint8_t>(kForwardHeaderSize, 0),
   };
-  junk[6][0] = 0x4F, junk[6][1] = 0x56, junk[6][2] = 0x52, junk[6][3] = 0x31, junk[6][4] = 3;
+  std::copy(kMagic.begin(), kMagic.end(), junk[4].begin());
+  junk[4][4] = 6;
+  junk[7][0] = 0x4F, junk[7][1] = 0x56, junk[7][2] = 0x52, junk[7][3] = 0x31, junk[7][4] = 3;
   alloc.push_back(0);
   junk.push_back(alloc);
   for (auto& j : junk) {
@@ -429,18 +515,24 @@ TEST_CASE("relay: no amplification towards unauthenticated sources") {
   std::mt19937_64 rng(12345);
   std::map<net::Endpoint, uint64_t> in, sent;
   const auto valid_alloc = allocate_msg(f.secret, key_of(40), kExp);
+  // a's genuine, proved ALLOCATE, captured and replayed from everywhere.
+  f.alloc(f.ka, f.ea);
+  const auto captured = f.last_allocate;
   for (int i = 0; i < 10000; ++i) {
     const auto from = ep(static_cast<uint8_t>(100 + rng() % 50), static_cast<uint16_t>(1 + rng() % 4));
     std::vector<uint8_t> d;
-    switch (rng() % 6) {
+    switch (rng() % 8) {
       case 0: d.resize(rng() % 200); break;                                   // garbage
       case 1: d = make_send(rng() % 2 ? f.ka : f.kb, payload_of(1 + rng() % 1500, uint8_t(i))); break;
       case 2: d = allocate_msg(secret_of(uint8_t(rng())), key_of(uint8_t(rng())), kExp); break;  // forged
       case 3: d = allocate_msg(f.secret, key_of(50), kNowUnix - 1); break;    // expired (genuine MAC)
       case 4: d.resize(kAllocateSize); break;
-      default: d = valid_alloc; d[5 + rng() % 72] ^= uint8_t(1 + rng() % 255); break;  // corrupted
+      case 5: d = valid_alloc; break;                                         // genuine, no cookie
+      case 6: d = captured; break;                                            // replayed
+      default: d = valid_alloc; d[5 + rng() % 120] ^= uint8_t(1 + rng() % 255); break;  // corrupted
     }
-    for (auto& b : d) if (rng() % 8 == 0) b = uint8_t(rng());
+    if (rng() % 2)
+      for (auto& b : d) if (rng() % 8 == 0) b = uint8_t(rng());
     if (d.size() >= 5 && rng() % 2) std::copy(kMagic.begin(), kMagic.end(), d.begin());
     in[from] += d.size();
     f.feed(d, from);
@@ -455,5 +547,111 @@ TEST_CASE("relay: no amplification towards unauthenticated sources") {
   CHECK(f.server.allocations() == 2);  // none of it authenticated
   CHECK(f.server.counters().forwarded == 0);
   CHECK(f.server.counters().refused > 100);  // the refusal paths were exercised
+  CHECK(f.server.counters().challenged > 100);
   CHECK(f.server.counters().bad > 100);
+}
+
+TEST_CASE("relay: a captured ALLOCATE replayed from another address is refused") {
+  Fixture f;
+  f.allocate_both();
+  const auto captured = f.last_allocate;  // b's proved ALLOCATE, as seen on the wire
+  const auto thief = ep(66, 6666);
+
+  // Replayed as is: the cookie was made for eb, so the thief only gets a
+  // challenge, smaller than what it sent, and no allocation.
+  auto& o = f.feed(captured, thief);
+  REQUIRE(o.size() == 1);
+  auto ch = parse_challenge(o[0].bytes);
+  REQUIRE(ch);
+  CHECK(o[0].to == thief);
+  CHECK(o[0].bytes.size() < captured.size());
+  CHECK(f.server.allocations() == 2);
+  CHECK(refusal(f.feed(make_send(f.ka, payload_of(80, 1)), thief)) == RefuseReason::not_allocated);
+
+  // The thief's cookie pasted into the captured bytes: the proof no longer fits.
+  auto patched = captured;
+  std::copy(ch->cookie.begin(), ch->cookie.end(), patched.begin() + 77);
+  CHECK(refusal(f.feed(patched, thief)) == RefuseReason::bad_proof);
+  // A fresh proof for the thief's cookie made with any other private key.
+  Allocate forged{f.kb, kExp, credential_mac(f.secret, f.kb, kExp), ch->cookie, {}};
+  crypto::SecretKey wrong;
+  REQUIRE(proof_key(wrong, private_keys().at(key_of(9)), relay_public_key(f.secret)));
+  sign_allocate(forged, wrong);
+  std::vector<uint8_t> fb(kAllocateSize);
+  serialize(forged, std::span<uint8_t, kAllocateSize>(fb.data(), kAllocateSize));
+  CHECK(refusal(f.feed(fb, thief)) == RefuseReason::bad_proof);
+
+  // b still holds its allocation at eb: a's traffic reaches b there, not the thief.
+  auto& fwd = f.feed(make_send(f.kb, payload_of(90, 2)), f.ea);
+  REQUIRE(fwd.size() == 1);
+  CHECK(fwd[0].to == f.eb);
+  CHECK(f.server.counters().challenged >= 3);  // 2 first contacts + the replay
+
+  // From the genuine address the same bytes just renew, while the cookie lasts.
+  CHECK(parse_allocated(f.feed(captured, f.eb).at(0).bytes));
+  f.now += 2 * kCookieBucket + 1s;
+  auto& stale = f.feed(captured, f.eb);
+  REQUIRE(stale.size() == 1);
+  CHECK(parse_challenge(stale[0].bytes));  // a new cookie is needed, the lease is kept
+  CHECK(f.server.is_allocated(f.kb));
+}
+
+TEST_CASE("relay: a node whose key is not the credential's cannot allocate") {
+  Fixture f;
+  // c holds a genuine credential for a's key (captured), and its own key.
+  const auto kc = key_of(3);
+  Allocate a{f.ka, kExp, credential_mac(f.secret, f.ka, kExp), {}, {}};
+  crypto::SecretKey ck;
+  REQUIRE(proof_key(ck, private_keys().at(kc), relay_public_key(f.secret)));
+  for (int round = 0; round < 2; ++round) {
+    sign_allocate(a, ck);
+    std::vector<uint8_t> b(kAllocateSize);
+    serialize(a, std::span<uint8_t, kAllocateSize>(b.data(), kAllocateSize));
+    auto& o = f.feed(b, f.ea);
+    REQUIRE(o.size() == 1);
+    if (round == 0) {
+      auto ch = parse_challenge(o[0].bytes);
+      REQUIRE(ch);
+      a.cookie = ch->cookie;
+    } else {
+      CHECK(refusal(o) == RefuseReason::bad_proof);
+    }
+  }
+  CHECK(f.server.allocations() == 0);
+}
+
+TEST_CASE("relay: the client answers the challenge and gets its lease") {
+  Fixture f;
+  const auto a_priv = private_keys().at(f.ka);
+  Client c(a_priv);
+  control::RelayGrant g{f.ea, kExp, credential_mac(f.secret, f.ka, kExp), relay_public_key(f.secret)};
+  g.relay = ep(200, 51822);
+  Client::Time t{5s};
+  c.configure(g, t);
+  const auto a_at = ep(1, 1111);
+  int rounds = 0;
+  net::Endpoint virt;
+  while (!c.ready() && rounds++ < 4) {
+    auto msg = c.on_timer(t);
+    REQUIRE(msg);
+    auto& o = f.feed(*msg, a_at);
+    REQUIRE(o.size() == 1);
+    CHECK(c.on_message(o[0].bytes, g.relay, t, virt).empty());
+    if (!c.ready()) CHECK(c.next_deadline() <= t);  // a new cookie is answered at once
+  }
+  CHECK(c.ready());
+  CHECK(rounds == 2);
+  CHECK(f.server.is_allocated(f.ka));
+  CHECK_FALSE(c.on_timer(t));  // nothing until the renewal
+  t += Client::kRenewEvery;
+  auto renew = c.on_timer(t);
+  REQUIRE(renew);
+  CHECK(parse_allocated(f.feed(*renew, a_at).at(0).bytes));
+
+  // A grant without a relay key (an older coordinator) is not usable.
+  Client old(a_priv);
+  g.relay_key = {};
+  old.configure(g, t);
+  CHECK_FALSE(old.on_timer(t));
+  CHECK(std::string(old.last_refusal()).find("relay key") != std::string::npos);
 }

@@ -36,6 +36,8 @@ listen_port = 51820
 advertise_endpoints = ["203.0.113.1:51820", "[2001:db8::1]:51820", "198.51.100.7"]
 name = "server"
 interface = "ovl0"
+relays = ["203.0.113.9:51822", "203.0.113.10"]
+relay_secret_file = "/etc/ovl/relay.key"
 advertise_exit_node = false
 exit_node = "gw"
 
@@ -43,6 +45,10 @@ exit_node = "gw"
 name = "laptop"
 interface = "wg-ovl"
 listen_port = 51821
+
+[relay]
+listen = "203.0.113.9:51822"
+secret_file = "/etc/ovl/relay.key"
 )";
 
 }  // namespace
@@ -62,6 +68,10 @@ TEST_CASE("toml config: a full file") {
   CHECK(s.join.name == "laptop");
   CHECK(s.join.interface == "wg-ovl");
   CHECK(s.join.listen_port == 51821);
+  CHECK(s.up.relays == std::vector<std::string>{"203.0.113.9:51822", "203.0.113.10"});
+  CHECK(s.up.relay_secret_file == "/etc/ovl/relay.key");
+  CHECK(s.relay.listen == "203.0.113.9:51822");
+  CHECK(s.relay.secret_file == "/etc/ovl/relay.key");
 }
 
 TEST_CASE("toml config: empty and partial files leave the rest unset") {
@@ -90,9 +100,13 @@ TEST_CASE("toml config: unknown sections and keys name their line") {
   CHECK(e.line == 3);
   CHECK(has(e.message, "did you mean 'listen_port'"));
 
-  e = bad("state_dir = \"/x\"\n\n[relay]\nport = 1\n");
+  e = bad("state_dir = \"/x\"\n\n[relais]\nport = 1\n");
   CHECK(e.line == 3);
-  CHECK(has(e.message, "unknown section [relay]"));
+  CHECK(has(e.message, "unknown section [relais]"));
+  e = bad("[relay]\n\nport = 1\n");
+  CHECK(e.line == 3);
+  CHECK(has(e.message, "unknown key 'port' in [relay]"));
+  CHECK(has(bad("[relay]\nsecretfile = \"/x\"\n").message, "did you mean 'secret_file'"));
 
   e = bad("verbose = true\nfoo = 1\n");
   CHECK(e.line == 2);
@@ -184,6 +198,17 @@ TEST_CASE("toml config: bad values name their line") {
   }
   CHECK(ok("[up]\ninterface = \"a12345678901234\"\n").up.interface == "a12345678901234");
 
+  for (const char* mode : {"auto", "resolv.conf", "resolved", "off"}) {
+    CHECK(ok(std::string("[up]\ndns = \"") + mode + "\"\n").up.dns == mode);
+    CHECK(ok(std::string("[join]\ndns = \"") + mode + "\"\n").join.dns == mode);
+  }
+  for (const char* mode : {"", "Auto", "systemd", "resolvconf"}) {
+    CAPTURE(mode);
+    e = bad(std::string("[join]\n\ndns = \"") + mode + "\"\n");
+    CHECK(e.line == 3);
+    CHECK(has(e.message, "is not a DNS mode (auto, resolv.conf, resolved or off)"));
+  }
+
   for (const char* ep : {"example.com:51820", "1.2.3.4:0", "1.2.3.4:70000", "2001:db8::1:51820", ""}) {
     CAPTURE(ep);
     e = bad(std::string("[up]\nadvertise_endpoints = [\"1.2.3.4\",\n\"") + ep + "\"]\n");
@@ -194,6 +219,16 @@ TEST_CASE("toml config: bad values name their line") {
           "\"1.1.1.6\", \"1.1.1.7\", \"1.1.1.8\", \"1.1.1.9\"]\n");
   CHECK(e.line == 2);
   CHECK(has(e.message, "at most 8"));
+
+  e = bad("[up]\nrelays = [\"1.1.1.1\", \"1.1.1.2\", \"1.1.1.3\", \"1.1.1.4\", \"1.1.1.5\", "
+          "\"1.1.1.6\", \"1.1.1.7\", \"1.1.1.8\", \"1.1.1.9\"]\n");
+  CHECK(e.line == 2);
+  CHECK(has(e.message, "at most 8 fit in a network map"));
+  CHECK(has(bad("[up]\nrelays = [\"relay.example:1\"]\n").message, "is not IP:PORT"));
+  CHECK(has(bad("[relay]\nlisten = \"0.0.0.0:99999\"\n").message, "is not IP:PORT"));
+  CHECK(has(bad("[relay]\nlisten = 51822\n").message, "must be a string"));
+  CHECK(has(bad("[relay]\nsecret_file = \"relay.key\"\n").message, "absolute path"));
+  CHECK(has(bad("[up]\nrelay_secret_file = \"relay.key\"\n").message, "absolute path"));
 
   e = bad("state_dir = \"var/lib/ovl\"\n");
   CHECK(e.line == 1);

@@ -1,4 +1,5 @@
 #include "engine/config/toml_config.hpp"
+#include "engine/dns/resolv_conf.hpp"
 
 #include <toml++/toml.h>
 
@@ -119,6 +120,12 @@ struct Entry {
       fail(what() + ": \"" + shown(s) + "\" is not a valid interface name (1 to 15 of a-z A-Z 0-9 _=+.-)");
     return s;
   }
+  std::string dns_mode() const {
+    auto s = string();
+    if (!dns::parse_dns_mode(s))
+      fail(what() + ": \"" + shown(s) + "\" is not a DNS mode (auto, resolv.conf, resolved or off)");
+    return s;
+  }
   std::string cidr() const {
     auto s = string();
     if (!valid_network_cidr(s))
@@ -137,12 +144,17 @@ struct Entry {
     if (s.find('\0') != std::string::npos) fail(what() + " must not contain a NUL character");
     return s;
   }
-  std::vector<std::string> endpoints() const {
+  std::string endpoint() const {
+    auto s = string();
+    if (!valid_advertise_endpoint(s)) fail(what() + ": \"" + shown(s) + "\" is not IP:PORT, [IPv6]:PORT or an IP address");
+    return s;
+  }
+  // At most `max` entries (`why` says where they must fit).
+  std::vector<std::string> endpoints(size_t max = control::kMaxTokenEndpoints, const char* why = "in an invite") const {
     auto* arr = value.as_array();
     if (!arr) wrong_type("an array of strings, e.g. [\"203.0.113.1:51820\"]");
-    if (arr->size() > control::kMaxTokenEndpoints)
-      fail(what() + " has " + std::to_string(arr->size()) + " entries; at most " +
-           std::to_string(control::kMaxTokenEndpoints) + " fit in an invite");
+    if (arr->size() > max)
+      fail(what() + " has " + std::to_string(arr->size()) + " entries; at most " + std::to_string(max) + " fit " + why);
     std::vector<std::string> r;
     for (const toml::node& el : *arr) {
       Entry e{section, key, el, key_line};
@@ -351,8 +363,19 @@ void read_up(const toml::table& t, UpSettings& up) {
     else if (e.key == "interface") up.interface = e.interface_name();
     else if (e.key == "advertise_exit_node") up.advertise_exit_node = e.boolean();
     else if (e.key == "exit_node") up.exit_node = e.exit_node();
-    else unknown(e, {"network", "cidr", "listen_port", "advertise_endpoints", "name", "interface",
-                     "advertise_exit_node", "exit_node"});
+    else if (e.key == "dns") up.dns = e.dns_mode();
+    else if (e.key == "relays") up.relays = e.endpoints(kMaxConfiguredRelays, "in a network map");
+    else if (e.key == "relay_secret_file") up.relay_secret_file = e.absolute_path();
+    else unknown(e, {"network", "cidr", "listen_port", "advertise_endpoints", "name", "interface", "dns", "relays",
+                     "relay_secret_file", "advertise_exit_node", "exit_node"});
+  });
+}
+
+void read_relay(const toml::table& t, RelaySettings& relay) {
+  each_key(t, "relay", [&](const Entry& e) {
+    if (e.key == "listen") relay.listen = e.endpoint();
+    else if (e.key == "secret_file") relay.secret_file = e.absolute_path();
+    else unknown(e, {"listen", "secret_file"});
   });
 }
 
@@ -361,7 +384,8 @@ void read_join(const toml::table& t, JoinSettings& join) {
     if (e.key == "name") join.name = e.node_name();
     else if (e.key == "interface") join.interface = e.interface_name();
     else if (e.key == "listen_port") join.listen_port = e.port();
-    else unknown(e, {"name", "interface", "listen_port"});
+    else if (e.key == "dns") join.dns = e.dns_mode();
+    else unknown(e, {"name", "interface", "listen_port", "dns"});
   });
 }
 
@@ -369,14 +393,15 @@ void read_root(const toml::table& t, FileSettings& s) {
   each_key(t, "", [&](const Entry& e) {
     if (e.key == "state_dir") s.state_dir = e.absolute_path();
     else if (e.key == "verbose") s.verbose = e.boolean();
-    else if (e.key == "up" || e.key == "join") {
+    else if (e.key == "up" || e.key == "join" || e.key == "relay") {
       auto* sub = e.value.as_table();
       if (!sub) e.fail("'" + std::string(e.key) + "' must be a section ([" + std::string(e.key) + "]), not " +
                        type_name(e.value));
       if (e.key == "up") read_up(*sub, s.up);
-      else read_join(*sub, s.join);
+      else if (e.key == "join") read_join(*sub, s.join);
+      else read_relay(*sub, s.relay);
     } else {
-      unknown(e, {"state_dir", "verbose", "up", "join"});
+      unknown(e, {"state_dir", "verbose", "up", "join", "relay"});
     }
   });
 }
@@ -478,6 +503,12 @@ std::string to_toml(const FileSettings& s) {
   auto port = [&r](const char* k, const std::optional<uint16_t>& v) {
     if (v) r += std::string(k) + " = " + std::to_string(*v) + "\n";
   };
+  auto list = [&r](const char* k, const std::optional<std::vector<std::string>>& v) {
+    if (!v) return;
+    r += std::string(k) + " = [";
+    for (size_t i = 0; i < v->size(); ++i) r += (i ? ", " : "") + toml_quote((*v)[i]);
+    r += "]\n";
+  };
   str("state_dir", s.state_dir);
   if (s.verbose) r += std::string("verbose = ") + (*s.verbose ? "true" : "false") + "\n";
   if (s.up != UpSettings{}) {
@@ -485,14 +516,12 @@ std::string to_toml(const FileSettings& s) {
     str("network", s.up.network);
     str("cidr", s.up.cidr);
     port("listen_port", s.up.listen_port);
-    if (s.up.advertise_endpoints) {
-      r += "advertise_endpoints = [";
-      for (size_t i = 0; i < s.up.advertise_endpoints->size(); ++i)
-        r += (i ? ", " : "") + toml_quote((*s.up.advertise_endpoints)[i]);
-      r += "]\n";
-    }
+    list("advertise_endpoints", s.up.advertise_endpoints);
     str("name", s.up.name);
     str("interface", s.up.interface);
+    str("dns", s.up.dns);
+    list("relays", s.up.relays);
+    str("relay_secret_file", s.up.relay_secret_file);
     if (s.up.advertise_exit_node)
       r += std::string("advertise_exit_node = ") + (*s.up.advertise_exit_node ? "true" : "false") + "\n";
     str("exit_node", s.up.exit_node);
@@ -502,6 +531,12 @@ std::string to_toml(const FileSettings& s) {
     str("name", s.join.name);
     str("interface", s.join.interface);
     port("listen_port", s.join.listen_port);
+    str("dns", s.join.dns);
+  }
+  if (s.relay != RelaySettings{}) {
+    r += "\n[relay]\n";
+    str("listen", s.relay.listen);
+    str("secret_file", s.relay.secret_file);
   }
   return r;
 }

@@ -13,12 +13,19 @@
 //   advertise_endpoints = ["203.0.113.1:51820"]  # --advertise-endpoint
 //   name = "server"               # --name
 //   interface = "ovl0"            # -i/--interface
+//   dns = "auto"                  # --dns: auto, resolv.conf, resolved or off
+//   relays = ["203.0.113.9:51822"]  # --relay: standalone relays the map lists
+//   relay_secret_file = "/var/lib/ovl/relay.key"  # --relay-secret-file
 //   advertise_exit_node = true    # --advertise-exit-node (false: no change)
 //   exit_node = "gw"              # --exit-node (a node name, an IP or "none")
 //   [join]                        # `ovl join`
 //   name = "laptop"
 //   interface = "ovl0"
 //   listen_port = 51820
+//   dns = "auto"
+//   [relay]                       # `ovl relay`
+//   listen = "0.0.0.0:51822"      # --listen
+//   secret_file = "/etc/ovl/relay.key"  # --secret-file
 //
 // Every value is checked as the flag's would be (a port is 1..65535, names
 // are DNS labels, the CIDR is IPv4 /8../28, endpoints are IP[:PORT]); an
@@ -34,6 +41,9 @@
 
 namespace ovl::config {
 
+// At most this many standalone relays in [up] relays / --relay.
+inline constexpr size_t kMaxConfiguredRelays = 8;
+
 // Read when it exists and no --config is given.
 inline constexpr const char* kDefaultConfigPath = "/etc/ovl/ovl.toml";
 
@@ -46,6 +56,9 @@ struct UpSettings {
   std::optional<std::vector<std::string>> advertise_endpoints;  // "IP:PORT" or "IP"
   std::optional<std::string> name;
   std::optional<std::string> interface;
+  std::optional<std::string> dns;
+  std::optional<std::vector<std::string>> relays;  // "IP:PORT" or "IP"
+  std::optional<std::string> relay_secret_file;
   std::optional<bool> advertise_exit_node;
   std::optional<std::string> exit_node;  // node name, IP address or "none"
   bool operator==(const UpSettings&) const = default;
@@ -56,7 +69,15 @@ struct JoinSettings {
   std::optional<std::string> name;
   std::optional<std::string> interface;
   std::optional<uint16_t> listen_port;
+  std::optional<std::string> dns;
   bool operator==(const JoinSettings&) const = default;
+};
+
+// [relay]: `ovl relay`.
+struct RelaySettings {
+  std::optional<std::string> listen;  // "IP:PORT" or "IP"
+  std::optional<std::string> secret_file;
+  bool operator==(const RelaySettings&) const = default;
 };
 
 // A whole file; a field is set only when the file has the key.
@@ -65,6 +86,7 @@ struct FileSettings {
   std::optional<bool> verbose;
   UpSettings up;
   JoinSettings join;
+  RelaySettings relay;
   bool operator==(const FileSettings&) const = default;
 };
 

@@ -9,6 +9,10 @@
 
 namespace ovl::control {
 
+namespace {
+constexpr std::string_view kMapHead = "{\"peers\":[";
+}  // namespace
+
 struct Coordinator::Conn {
   ConnId id;
   net::Endpoint remote;
@@ -16,7 +20,13 @@ struct Coordinator::Conn {
   std::optional<int64_t> node;  // set once the hello was accepted
   uint16_t listen_port = 0;
   bool closing = false;
+  int64_t cmm_window = 0;  // unix second of the current rate window
+  int cmm_count = 0;
   std::optional<policy::RuleSet> filter;  // as last sent
+  // The full map this link got: its version label and the change count then.
+  // A link whose map already holds every pending change skips that delta.
+  uint64_t map_version = 0;
+  uint64_t map_seq = 0;
 };
 
 // A node's candidates, its public mapping first: what STUN told it, or else a
@@ -73,6 +83,7 @@ bool Coordinator::linked(ConnId c) const {
 
 void Coordinator::set_relays(const relay::RelaySecret& secret, std::vector<net::Endpoint> relays, int64_t ttl_s) {
   relay_secret_ = secret;
+  relay_key_ = relay::relay_public_key(secret);
   relays_ = std::move(relays);
   grant_ttl_s_ = ttl_s;
 }
@@ -88,6 +99,11 @@ void Coordinator::on_connect(ConnId c, const net::Endpoint& remote) {
 void Coordinator::on_bytes(ConnId id, std::span<const uint8_t> bytes, CoordinatorOutput& out) {
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second->closing) return;
+  struct Flush {  // whichever way this returns
+    Coordinator& c;
+    CoordinatorOutput& out;
+    ~Flush() { c.maybe_flush(out); }
+  } flush{*this, out};
   Conn& c = *it->second;
   std::vector<std::string> msgs;
   bool ok = c.ch->on_bytes(bytes, msgs);
@@ -123,18 +139,14 @@ void Coordinator::on_disconnect(ConnId id, CoordinatorOutput& out) {
   int64_t now = wall_ns_() / 1000000000;
   best_effort("when a node was last seen", [&] { reg_.touch(*node, now); });
   offline_since_[*node] = now;
-  for (auto& n : reg_.nodes())
-    if (n.id == *node) {
-      Delta d;
-      d.upsert.push_back(peer_info(n));
-      broadcast(d, out);
-    }
+  refresh_peer(*node);
+  maybe_flush(out);
 }
 
-void Coordinator::send(Conn& c, const std::string& json, CoordinatorOutput& out) {
+void Coordinator::send(Conn& c, std::string_view json, CoordinatorOutput& out) {
   c.ch->send(json);
   auto b = c.ch->take_output();
-  if (!b.empty()) out.write(c.id, b);
+  if (!b.empty()) out.write_owned(c.id, std::move(b));
 }
 
 void Coordinator::fail(Conn& c, const std::string& code, const std::string& msg, CoordinatorOutput& out) {
@@ -143,11 +155,17 @@ void Coordinator::fail(Conn& c, const std::string& code, const std::string& msg,
   out.close(c.id);
 }
 
+const net::Prefix& Coordinator::ula() const {
+  if (!ula_) ula_ = reg_.network().ula;
+  return *ula_;
+}
+
 PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   PeerInfo p;
   p.id = n.id;
   p.name = n.name;
   p.ip = n.ip;
+  p.ip6 = node_ipv6(ula(), n.ip);
   p.public_key = n.public_key;
   p.endpoints = n.endpoints;
   p.groups = n.groups;
@@ -156,32 +174,140 @@ PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   return p;
 }
 
-void Coordinator::broadcast(const Delta& d0, CoordinatorOutput& out, std::optional<ConnId> except, bool filters) {
-  Delta d = d0;
-  d.version = ++version_;
-  std::string json = encode(d);  // once, whatever the number of links
-  // Filters differ per node: only the links whose filter changed get a
-  // delta of their own; the others share the bytes above.
-  std::optional<policy::Compiler> comp;
-  std::map<int64_t, policy::Member> members;
-  if (filters) {
-    comp.emplace(compiler());
-    for (auto& n : reg_.nodes()) members[n.id] = member(n);
+std::map<int64_t, Coordinator::Peer>& Coordinator::peers() {
+  if (!peers_) {
+    peers_.emplace();
+    for (auto& n : reg_.nodes()) (*peers_)[n.id] = Peer{n, encode_peer(peer_info(n))};
   }
+  return *peers_;
+}
+
+void Coordinator::upsert_peer(const NodeRecord& rec) {
+  auto& ps = peers();
+  auto [it, added] = ps.try_emplace(rec.id);
+  Peer& p = it->second;
+  p.rec = rec;
+  p.json = encode_peer(peer_info(rec));
+  // A new node has the highest id: its JSON goes at the end of the cached
+  // map body. Any other change makes the body stale (rebuilt on demand).
+  if (added && map_body_valid_ && std::next(it) == ps.end()) {
+    if (map_body_.size() > kMapHead.size()) map_body_ += ',';
+    map_body_ += p.json;
+  } else {
+    map_body_valid_ = false;
+  }
+  pending_up_.insert(rec.id);
+  // Removed and back (re-enrolled) within one delta: the upsert wins.
+  std::erase(pending_rm_, rec.public_key);
+  ++change_seq_;
+}
+
+void Coordinator::refresh_peer(int64_t id) {
+  auto& ps = peers();
+  auto it = ps.find(id);
+  if (it == ps.end()) {  // added to the registry behind our back (the server's own node)
+    for (auto& n : reg_.nodes())
+      if (n.id == id) upsert_peer(n);
+    return;
+  }
+  upsert_peer(it->second.rec);
+}
+
+void Coordinator::remove_peer(int64_t id) {
+  auto& ps = peers();
+  auto it = ps.find(id);
+  if (it == ps.end()) return;
+  pending_rm_.push_back(it->second.rec.public_key);
+  pending_up_.erase(id);
+  ps.erase(it);
+  map_body_valid_ = false;
+  ++change_seq_;
+}
+
+// {"peers":[...],"type":"map","version":N}: the keys in the order nlohmann
+// writes them. map_body_ holds the head and every peer's stored JSON; the
+// tail is appended for the send and cut off again, so a full map costs no
+// copy of its megabytes. A storm of joins only appends to the body; other
+// changes rebuild it once, at the next full map.
+void Coordinator::send_full_map(Conn& c, uint64_t version, const policy::RuleSet& filter, CoordinatorOutput& out) {
+  if (!map_body_valid_) {
+    map_body_ = kMapHead;
+    for (auto& [id, p] : peers()) {
+      if (map_body_.size() > kMapHead.size()) map_body_ += ',';
+      map_body_ += p.json;
+    }
+    map_body_valid_ = true;
+  }
+  size_t body = map_body_.size();
+  map_body_ += "],\"filter\":" + encode_filter(filter) + ",\"type\":\"map\",\"version\":" + std::to_string(version) + "}";
+  send(c, map_body_, out);
+  map_body_.resize(body);
+}
+
+void Coordinator::flush_deltas(CoordinatorOutput& out) {
+  // An output may drop a link while we write (a reader that fell too far
+  // behind), which queues that node's departure: it goes out in the next
+  // delta, after this one reached everybody, never interleaved with it.
+  if (flushing_) return;
+  flushing_ = true;
+  while (deltas_pending()) flush_one(out);
+  flushing_ = false;
+}
+
+void Coordinator::flush_one(CoordinatorOutput& out) {
+  uint64_t v = ++version_;
+  // {"remove":[...],"type":"delta","upsert":[...],"version":N}, once,
+  // whatever the number of links.
+  auto& ps = peers();
+  std::string j = "{\"remove\":[";
+  for (size_t i = 0; i < pending_rm_.size(); ++i) {
+    if (i) j += ',';
+    j += '"' + crypto::to_base64(pending_rm_[i]) + '"';
+  }
+  j += "],\"type\":\"delta\",\"upsert\":[";
+  bool first = true;
+  for (int64_t id : pending_up_) {
+    auto it = ps.find(id);
+    if (it == ps.end()) continue;
+    if (!first) j += ',';
+    first = false;
+    j += it->second.json;
+  }
+  j += "],\"version\":" + std::to_string(v) + "}";
+  pending_up_.clear();
+  pending_rm_.clear();
+  std::vector<ConnId> to;
+  to.reserve(online_.size());
   for (auto& [id, c] : conns_) {
-    if (!c->node || c->closing || id == except) continue;
+    if (!c->node || c->closing) continue;
+    // Its full map, sent since these changes were queued, holds them all
+    // and carries this version already.
+    if (c->map_version == v && c->map_seq == change_seq_) continue;
+    to.push_back(id);
+  }
+  // Filters differ per node: when this change may alter them, each link's
+  // is compiled again, and only the links whose filter changed get a delta
+  // of their own (the same text with a "filter" field); the rest share j.
+  std::optional<policy::Compiler> comp;
+  if (pending_filters_) {
+    comp.emplace(compiler());
+    pending_filters_ = false;
+  }
+  for (ConnId id : to) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->closing) continue;
+    Conn& c = *it->second;
     if (comp) {
-      auto m = members.find(*c->node);
-      policy::RuleSet f = m != members.end() ? comp->for_node(m->second) : policy::RuleSet{};
-      if (f != c->filter) {
-        Delta own = d;
-        own.filter = f;
-        c->filter = std::move(f);
-        send(*c, encode(own), out);
+      auto p = peers().find(*c.node);
+      policy::RuleSet f = p != peers().end() ? comp->for_node(member(p->second.rec)) : policy::RuleSet{};
+      if (f != c.filter) {
+        std::string own = "{\"filter\":" + encode_filter(f) + "," + j.substr(1);
+        c.filter = std::move(f);
+        send(c, own, out);
         continue;
       }
     }
-    send(*c, json, out);
+    send(c, j, out);
   }
 }
 
@@ -190,11 +316,13 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
   if (!c.node) return fail(c, "protocol", "the first message must be hello", out);
   if (std::holds_alternative<Ping>(m)) return send(c, encode(Pong{}), out);
   if (auto* u = std::get_if<EndpointsUpdate>(&m)) {
-    best_effort("a node's endpoints", [&] { reg_.set_endpoints(*c.node, candidates(c, u->endpoints, u->reflexive)); });
-    if (auto n = reg_.node_by_key(c.ch->remote_key())) {
-      Delta d;
-      d.upsert.push_back(peer_info(*n));
-      broadcast(d, out);
+    auto eps = candidates(c, u->endpoints, u->reflexive);
+    best_effort("a node's endpoints", [&] { reg_.set_endpoints(*c.node, eps); });
+    auto& ps = peers();
+    if (auto it = ps.find(*c.node); it != ps.end()) {
+      NodeRecord rec = it->second.rec;
+      rec.endpoints = std::move(eps);
+      upsert_peer(rec);
     }
     return;
   }
@@ -217,13 +345,35 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
     // Only what is approved is in the map: an unapproved advertisement is
     // news for the admin (ovl route list), not for the other nodes.
     if (intersect_routes(routes, n->approved_routes) != before) {
-      Delta d;
-      d.upsert.push_back(peer_info(*n));
-      broadcast(d, out, std::nullopt, /*filters=*/true);  // policies cover a node's routes
+      upsert_peer(*n);
+      pending_filters_ = true;  // policies cover a node's routes; on_bytes flushes
     }
     return;
   }
+  if (auto* cmm = std::get_if<CallMeMaybe>(&m)) return forward_call(c, *cmm, out);
   fail(c, "protocol", "unexpected message from a node", out);
+}
+
+// Passes a call-me-maybe on to the peer it names, with the sender's key in
+// its place. Bounded per link (kCallsPer10s): a node cannot make the
+// coordinator flood another. A peer that is offline simply misses it.
+void Coordinator::forward_call(Conn& c, const CallMeMaybe& cmm, CoordinatorOutput& out) {
+  constexpr int kCallsPer10s = 100;
+  int64_t now = wall_ns_() / 1000000000;
+  if (now - c.cmm_window >= 10) {
+    c.cmm_window = now;
+    c.cmm_count = 0;
+  }
+  if (++c.cmm_count > kCallsPer10s) return;
+  auto target = reg_.node_by_key(cmm.peer);
+  if (!target) return;
+  auto o = online_.find(target->id);
+  if (o == online_.end()) return;
+  auto conn = conns_.find(o->second);
+  if (conn == conns_.end() || conn->second->closing) return;
+  CallMeMaybe fwd = cmm;
+  fwd.peer = c.ch->remote_key();
+  send(*conn->second, encode(fwd), out);
 }
 
 void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
@@ -291,29 +441,27 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   }
   online_[node->id] = c.id;
   offline_since_.erase(node->id);
+  upsert_peer(*node);  // online, with its new endpoints: for the others' next delta
 
-  // The others' delta first: it takes the next version, and the full map
-  // below already holds this node as online, so it must carry that version
-  // too. Labelled with the version before the event, the newcomer's map
-  // would look one behind and its next delta would skip a number.
   // A node that just enrolled may be in groups that policies name: the
-  // others' filters change too.
-  Delta d;
-  d.upsert.push_back(peer_info(*node));
-  broadcast(d, out, c.id, /*filters=*/h.invite_id.has_value());
+  // others' filters change too (compiled again when the delta goes out).
+  if (h.invite_id) pending_filters_ = true;
   auto net = reg_.network();
-  Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr}, {}};
+  Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr, std::nullopt}, {}};
+  if (valid_ula(net.ula)) w.network.ula = net.ula;
   for (auto& r : relays_) {
     uint64_t expires = static_cast<uint64_t>(now + grant_ttl_s_);
-    w.relays.push_back({r, expires, relay::credential_mac(relay_secret_, key, expires)});
+    w.relays.push_back({r, expires, relay::credential_mac(relay_secret_, key, expires), relay_key_});
   }
   send(c, encode(w), out);
-  FullMap m;
-  m.version = version_;
-  for (auto& n : reg_.nodes()) m.peers.push_back(peer_info(n));
-  m.filter = filter_for(node->id);
-  c.filter = m.filter;
-  send(c, encode(m), out);
+  // The map already holds every pending change (this join among them), so
+  // it carries the version the pending delta will take; that delta then
+  // skips this link unless more changes were queued after this map. Its
+  // filter is compiled now, from the same state.
+  c.map_version = version_ + (deltas_pending() ? 1 : 0);
+  c.map_seq = change_seq_;
+  c.filter = filter_for(node->id);
+  send_full_map(c, c.map_version, *c.filter, out);
 }
 
 CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {
@@ -339,8 +487,8 @@ std::optional<NodeRecord> Coordinator::find(const std::string& which) {
   if (auto k = crypto::parse_key(which))
     if (auto n = reg_.node_by_key(*k)) return n;
   if (auto ip = net::IpAddr::parse(which))
-    for (auto& n : reg_.nodes())
-      if (n.ip == *ip) return n;
+    for (auto& [id, p] : peers())
+      if (p.rec.ip == *ip) return reg_.node_by_key(p.rec.public_key);
   return std::nullopt;
 }
 
@@ -363,9 +511,9 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
     online_.erase(o);
   }
   offline_since_.erase(n->id);
-  Delta d;
-  d.remove.push_back(n->public_key);
-  broadcast(d, out, std::nullopt, /*filters=*/true);
+  remove_peer(n->id);
+  pending_filters_ = true;  // it may have been a source in others' filters
+  maybe_flush(out);
   return true;
 }
 
@@ -385,9 +533,15 @@ bool Coordinator::rename_node(const std::string& which, const std::string& new_n
     return false;
   }
   n->name = new_name;
-  Delta d;
-  d.upsert.push_back(peer_info(*n));
-  broadcast(d, out);
+  auto& ps = peers();
+  if (auto it = ps.find(n->id); it != ps.end()) {
+    NodeRecord rec = it->second.rec;
+    rec.name = new_name;
+    upsert_peer(rec);
+  } else {
+    upsert_peer(*n);
+  }
+  maybe_flush(out);
   return true;
 }
 
@@ -439,9 +593,9 @@ bool Coordinator::approve_route(const std::string& which, const std::string& pre
   if (approve) n->approved_routes.push_back(*p);
   normalize_routes(n->approved_routes);
   if (intersect_routes(n->advertised_routes, n->approved_routes) != before) {
-    Delta d;
-    d.upsert.push_back(peer_info(*n));
-    broadcast(d, out, std::nullopt, /*filters=*/true);  // policies cover a node's routes
+    upsert_peer(*n);
+    pending_filters_ = true;  // policies cover a node's routes
+    maybe_flush(out);
   }
   return true;
 }
@@ -454,14 +608,21 @@ std::vector<NodeView> Coordinator::nodes() {
 
 void Coordinator::expire_ephemeral(int64_t grace_s, CoordinatorOutput& out) {
   int64_t now = wall_ns_() / 1000000000;
-  for (auto& n : reg_.nodes()) {
+  // From the in-memory map, not a registry scan every 30 s. A node seen
+  // online by this process has its offline time in offline_since_; for the
+  // others the record's last_seen, as loaded, is current.
+  std::vector<std::pair<std::string, int64_t>> expired;
+  for (auto& [id, p] : peers()) {
+    const NodeRecord& n = p.rec;
     if (!n.ephemeral || online_.count(n.id)) continue;
     auto it = offline_since_.find(n.id);
     int64_t since = it != offline_since_.end() ? it->second : (n.last_seen_unix ? n.last_seen_unix : n.created_unix);
-    if (now - since < grace_s) continue;
+    if (now - since >= grace_s) expired.emplace_back(n.name, now - since);
+  }
+  for (auto& [name, offline] : expired) {
     std::string err;
-    log::info("removing ephemeral node %s, offline for %lld s", n.name.c_str(), static_cast<long long>(now - since));
-    best_effort("the removal of an ephemeral node", [&] { remove_node(n.name, out, err); });
+    log::info("removing ephemeral node %s, offline for %lld s", name.c_str(), static_cast<long long>(offline));
+    best_effort("the removal of an ephemeral node", [&] { remove_node(name, out, err); });
   }
 }
 

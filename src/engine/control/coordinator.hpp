@@ -3,8 +3,12 @@
 // by the I/O layer, which feeds bytes in and writes out what this produces.
 //
 // Map distribution: a node gets the full map once when its link comes up,
-// then only deltas. A delta is serialized once per event and the same bytes
-// are sealed for every link (never a per-node recomputation of the map).
+// then only deltas. The coordinator keeps the map in memory with each peer's
+// JSON already encoded, so a full map is a concatenation and a delta is
+// serialized once and the same bytes are sealed for every link (never a
+// per-node recomputation of the map). Changes collect in one pending delta;
+// with defer_deltas(true) the I/O layer decides when to flush it, so a burst
+// of N joins costs a few broadcasts instead of N (O(N) sealed writes each).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -30,6 +34,9 @@ class CoordinatorOutput {
  public:
   virtual ~CoordinatorOutput() = default;
   virtual void write(ConnId c, std::span<const uint8_t> bytes) = 0;
+  // The same, handing over the buffer (a full map can be megabytes: an
+  // output that queues bytes can keep this one instead of copying it).
+  virtual void write_owned(ConnId c, std::vector<uint8_t> bytes) { write(c, bytes); }
   // Close after the bytes written so far are flushed.
   virtual void close(ConnId c) = 0;
 };
@@ -107,6 +114,14 @@ class Coordinator {
   // Ephemeral nodes offline for longer than `grace` seconds are removed.
   void expire_ephemeral(int64_t grace_s, CoordinatorOutput& out);
   uint64_t map_version() const { return version_; }
+
+  // Deltas. By default every call that changes the map broadcasts its delta
+  // before it returns. With defer_deltas(true) changes accumulate (later ones
+  // for the same node replace earlier ones) until flush_deltas(): the I/O
+  // layer flushes after a burst of input, bounding broadcasts per second.
+  void defer_deltas(bool on) { defer_ = on; }
+  bool deltas_pending() const { return !pending_up_.empty() || !pending_rm_.empty() || pending_filters_; }
+  void flush_deltas(CoordinatorOutput& out);
   size_t connected() const;
   // True once the link's node said hello and was accepted.
   bool linked(ConnId c) const;
@@ -115,18 +130,32 @@ class Coordinator {
   struct Conn;
   void handle(Conn& c, const Message& m, CoordinatorOutput& out);
   void on_hello(Conn& c, const Hello& h, CoordinatorOutput& out);
+  void forward_call(Conn& c, const CallMeMaybe& cmm, CoordinatorOutput& out);
   void fail(Conn& c, const std::string& code, const std::string& msg, CoordinatorOutput& out);
-  void send(Conn& c, const std::string& json, CoordinatorOutput& out);
-  // `filters`: the change may alter what nodes admit; every linked node's
-  // filter is compiled again and sent along where it changed.
-  void broadcast(const Delta& d, CoordinatorOutput& out, std::optional<ConnId> except = std::nullopt,
-                 bool filters = false);
+  void send(Conn& c, std::string_view json, CoordinatorOutput& out);
+  PeerInfo peer_info(const NodeRecord& n) const;
+  // The in-memory map (loaded from the registry on first use).
+  struct Peer {
+    NodeRecord rec;
+    std::string json;  // encode_peer(peer_info(rec)), kept current
+  };
+  std::map<int64_t, Peer>& peers();
+  // `rec` changed (or its online state did): re-encode it, queue it in the
+  // pending delta. remove_peer drops it and queues its key for removal.
+  void upsert_peer(const NodeRecord& rec);
+  void refresh_peer(int64_t id);
+  void remove_peer(int64_t id);
+  void maybe_flush(CoordinatorOutput& out) {
+    if (!defer_) flush_deltas(out);
+  }
+  void send_full_map(Conn& c, uint64_t version, const policy::RuleSet& filter, CoordinatorOutput& out);
+  void flush_one(CoordinatorOutput& out);
   policy::Compiler compiler();
-  static policy::Member member(const NodeRecord& n);
+  policy::Member member(const NodeRecord& n) const;
   std::optional<policy::Selector> resolve(const std::string& which, const std::vector<std::string>& known_groups,
                                           std::string& err);
   std::vector<std::string> known_groups();
-  PeerInfo peer_info(const NodeRecord& n) const;
+  const net::Prefix& ula() const;  // the network's, read once (it never changes)
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);
@@ -144,12 +173,23 @@ class Coordinator {
   std::function<int64_t()> wall_ns_;
   std::vector<net::Endpoint> advertise_;
   relay::RelaySecret relay_secret_{};
+  crypto::PublicKey relay_key_{};  // derived from relay_secret_ (shared by all its relays)
   std::vector<net::Endpoint> relays_;
   int64_t grant_ttl_s_ = 0;
   std::map<ConnId, std::unique_ptr<Conn>> conns_;
   std::map<int64_t, ConnId> online_;             // node id -> its link
   std::map<int64_t, int64_t> offline_since_;     // ephemeral bookkeeping (unix s)
   uint64_t version_ = 1;
+  mutable std::optional<net::Prefix> ula_;
+  std::optional<std::map<int64_t, Peer>> peers_;
+  std::string map_body_;  // {"peers":[ and the peers' JSON joined by commas, when valid
+  bool map_body_valid_ = false;
+  std::set<int64_t> pending_up_;               // node ids in the next delta
+  std::vector<crypto::PublicKey> pending_rm_;  // keys removed in the next delta
+  uint64_t change_seq_ = 0;                    // counts changes queued into pending deltas
+  bool defer_ = false;
+  bool flushing_ = false;
+  bool pending_filters_ = false;               // the next delta may change nodes' filters
 };
 
 }  // namespace ovl::control

@@ -19,22 +19,26 @@ std::string list(const std::vector<std::string>& v) {
 
 }  // namespace
 
-policy::Member Coordinator::member(const NodeRecord& n) {
-  return {n.id, {n.ip}, n.groups, intersect_routes(n.advertised_routes, n.approved_routes)};
+policy::Member Coordinator::member(const NodeRecord& n) const {
+  policy::Member m{n.id, {n.ip}, n.groups, intersect_routes(n.advertised_routes, n.approved_routes)};
+  if (auto ip6 = node_ipv6(ula(), n.ip)) m.addrs.push_back(*ip6);  // the same node over IPv6
+  return m;
 }
 
 policy::Compiler Coordinator::compiler() {
   std::vector<policy::Member> members;
-  for (auto& n : reg_.nodes()) members.push_back(member(n));
-  // Every node's address lies in the network's range: "*" as a source is
-  // that one prefix rather than a list as long as the network.
-  return policy::Compiler(reg_.policies(), members, {reg_.network().cidr.masked()});
+  for (auto& [id, p] : peers()) members.push_back(member(p.rec));  // the in-memory map, not a scan of the store
+  // Every node's address lies in the network's ranges: "*" as a source is
+  // those prefixes (IPv4 range and IPv6 ULA) rather than a list as long as
+  // the network.
+  std::vector<net::Prefix> ranges{reg_.network().cidr.masked()};
+  if (valid_ula(ula())) ranges.push_back(ula());
+  return policy::Compiler(reg_.policies(), members, ranges);
 }
 
 policy::RuleSet Coordinator::filter_for(int64_t node_id) {
-  for (auto& n : reg_.nodes())
-    if (n.id == node_id) return compiler().for_node(member(n));
-  return {};
+  auto p = peers().find(node_id);
+  return p != peers().end() ? compiler().for_node(member(p->second.rec)) : policy::RuleSet{};
 }
 
 std::vector<std::string> Coordinator::known_groups() {
@@ -114,10 +118,9 @@ bool Coordinator::group_add(const std::string& which, const std::string& group, 
     return false;
   }
   log::info("node %s added to group %s", n->name.c_str(), group.c_str());
-  auto updated = reg_.node_by_key(n->public_key);
-  Delta d;
-  if (updated) d.upsert.push_back(peer_info(*updated));
-  broadcast(d, out, std::nullopt, /*filters=*/true);
+  if (auto updated = reg_.node_by_key(n->public_key)) upsert_peer(*updated);  // its groups, in the map
+  pending_filters_ = true;
+  maybe_flush(out);
   return true;
 }
 
@@ -133,10 +136,9 @@ bool Coordinator::group_remove(const std::string& which, const std::string& grou
     return false;
   }
   log::info("node %s removed from group %s", n->name.c_str(), group.c_str());
-  auto updated = reg_.node_by_key(n->public_key);
-  Delta d;
-  if (updated) d.upsert.push_back(peer_info(*updated));
-  broadcast(d, out, std::nullopt, /*filters=*/true);
+  if (auto updated = reg_.node_by_key(n->public_key)) upsert_peer(*updated);  // its groups, in the map
+  pending_filters_ = true;
+  maybe_flush(out);
   return true;
 }
 
@@ -186,7 +188,8 @@ bool Coordinator::add_policy(const PolicySpec& spec, CoordinatorOutput& out, std
   }
   log::info("policy %s added: %s -> %s %s %s", p.name.c_str(), selector_name(p.from).c_str(), selector_name(p.to).c_str(),
             policy::proto_name(p.proto), policy::format_ports(p.ports).c_str());
-  broadcast(Delta{}, out, std::nullopt, /*filters=*/true);
+  pending_filters_ = true;
+  maybe_flush(out);
   return true;
 }
 
@@ -198,7 +201,8 @@ bool Coordinator::remove_policy(const std::string& name, CoordinatorOutput& out,
     return false;
   }
   log::info("policy %s removed", name.c_str());
-  broadcast(Delta{}, out, std::nullopt, /*filters=*/true);
+  pending_filters_ = true;
+  maybe_flush(out);
   return true;
 }
 

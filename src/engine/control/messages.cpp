@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/control/registry.hpp"
+
 namespace ovl::control {
 
 using json = nlohmann::json;
@@ -28,6 +30,7 @@ json peer_json(const PeerInfo& p) {
               {"endpoints", endpoints_json(p.endpoints)},
               {"groups", p.groups},
               {"online", p.online}};
+  if (p.ip6) j["ip6"] = p.ip6->str();
   if (!p.routes.empty()) j["routes"] = prefixes_json(p.routes);
   return j;
 }
@@ -154,6 +157,11 @@ std::optional<PeerInfo> read_peer(const json& j, std::string* why) {
   auto ip = net::IpAddr::parse(r.str("ip"));
   if (r.ok && !ip) r.fail("peer ip is invalid");
   if (ip) p.ip = *ip;
+  if (auto it = j.find("ip6"); it != j.end() && r.ok) {  // absent from older coordinators
+    auto a = it->is_string() ? net::IpAddr::parse(it->get<std::string>()) : std::nullopt;
+    if (!a || !a->v6) r.fail("peer ip6 must be an IPv6 address");
+    else p.ip6 = *a;
+  }
   p.public_key = r.key(r.str("public_key"), "peer public_key");
   p.endpoints = r.endpoints("endpoints");
   p.groups = r.strings("groups");
@@ -218,6 +226,8 @@ std::optional<std::vector<PeerInfo>> read_peers(const json& j, const char* k, st
 
 std::string encode_peer(const PeerInfo& p) { return peer_json(p).dump(); }
 
+std::string encode_filter(const policy::RuleSet& f) { return filter_json(f).dump(); }
+
 std::string encode(const Message& m) {
   json j;
   std::visit(
@@ -241,12 +251,14 @@ std::string encode(const Message& m) {
         } else if constexpr (std::is_same_v<T, Welcome>) {
           json relays = json::array();
           for (auto& g : v.relays)
-            relays.push_back({{"endpoint", g.relay.str()}, {"expires", g.expires_unix}, {"mac", crypto::to_base64(g.mac)}});
+            relays.push_back({{"endpoint", g.relay.str()}, {"expires", g.expires_unix}, {"mac", crypto::to_base64(g.mac)},
+                              {"key", crypto::to_base64(g.relay_key)}});
           j = {{"type", "welcome"},
                {"self", peer_json(v.self)},
                {"network", {{"id", v.network.id}, {"name", v.network.name}, {"domain", v.network.domain},
                             {"cidr", v.network.cidr.str()}}},
                {"relays", std::move(relays)}};
+          if (v.network.ula) j["network"]["ula"] = v.network.ula->str();
         } else if constexpr (std::is_same_v<T, FullMap>) {
           json peers = json::array();
           for (auto& p : v.peers) peers.push_back(peer_json(p));
@@ -258,6 +270,9 @@ std::string encode(const Message& m) {
           for (auto& k : v.remove) rm.push_back(crypto::to_base64(k));
           j = {{"type", "delta"}, {"version", v.version}, {"upsert", std::move(up)}, {"remove", std::move(rm)}};
           if (v.filter) j["filter"] = filter_json(*v.filter);
+        } else if constexpr (std::is_same_v<T, CallMeMaybe>) {
+          j = {{"type", "call_me_maybe"}, {"peer", crypto::to_base64(v.peer)}, {"endpoints", endpoints_json(v.endpoints)},
+               {"mapping", v.mapping}, {"udp", v.udp}, {"spray", v.spray}};
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           j = {{"type", "error"}, {"code", v.code}, {"message", v.message}};
         }
@@ -322,6 +337,11 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     if (!n.ok) return std::nullopt;
     if (!cidr) return n.fail("network cidr is invalid"), std::nullopt;
     w.network.cidr = *cidr;
+    if (auto u = net->find("ula"); u != net->end()) {  // absent from older coordinators
+      auto p = u->is_string() ? net::Prefix::parse(u->get<std::string>()) : std::nullopt;
+      if (!p || !control::valid_ula(*p)) return n.fail("network ula must be an IPv6 /48 in fd00::/8"), std::nullopt;
+      w.network.ula = *p;
+    }
     if (auto rl = j.find("relays"); rl != j.end()) {  // absent from older coordinators
       if (!rl->is_array()) return r.fail("relays must be an array"), std::nullopt;
       for (auto& e : *rl) {
@@ -335,6 +355,11 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
         if (!ep || !mac) return g.fail("relay endpoint or mac is invalid"), std::nullopt;
         grant.relay = *ep;
         grant.mac = *mac;
+        if (auto k = e.find("key"); k != e.end()) {  // absent from older coordinators
+          auto key = k->is_string() ? crypto::parse_key(k->get<std::string>()) : std::nullopt;
+          if (!key) return g.fail("relay key is invalid"), std::nullopt;
+          grant.relay_key = *key;
+        }
         w.relays.push_back(grant);
       }
     }
@@ -360,6 +385,19 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     for (auto& s : r.strings("remove")) d.remove.push_back(r.key(s, "removed key"));
     if (!r.ok || !read_filter(j, d.filter, why)) return std::nullopt;
     return d;
+  }
+  if (type == "call_me_maybe") {
+    CallMeMaybe c;
+    c.peer = r.key(r.str("peer"), "call_me_maybe peer");
+    c.endpoints = r.endpoints("endpoints");
+    c.mapping = r.str("mapping");
+    c.udp = r.boolean("udp");
+    c.spray = r.boolean("spray");
+    if (!r.ok) return std::nullopt;
+    if (c.endpoints.size() > 32) return r.fail("too many endpoints"), std::nullopt;
+    if (c.mapping != "unknown" && c.mapping != "endpoint-independent" && c.mapping != "endpoint-dependent")
+      return r.fail("unknown mapping"), std::nullopt;
+    return c;
   }
   if (type == "error") {
     ErrorMsg e{r.str("code"), r.str("message")};

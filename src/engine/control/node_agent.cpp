@@ -120,6 +120,12 @@ std::vector<uint8_t> NodeAgent::ping() {
   return ch_->take_output();
 }
 
+std::vector<uint8_t> NodeAgent::call_me_maybe(const CallMeMaybe& c) {
+  if (!linked()) return {};
+  ch_->send(encode(c));
+  return ch_->take_output();
+}
+
 void NodeAgent::handle(const Message& m) {
   if (auto* w = std::get_if<Welcome>(&m)) {
     state_.welcome = *w;
@@ -130,15 +136,29 @@ void NodeAgent::handle(const Message& m) {
     invite_id_.reset();  // enrolled: the invite is spent
     invite_secret_.reset();
     map_changed_ = true;
+    changes_ = {true, {}, {}};
   } else if (auto* fm = std::get_if<FullMap>(&m)) {
     state_.peers.clear();
     for (auto& p : fm->peers) state_.peers[p.public_key] = p;
     state_.version = fm->version;
     state_.filter = fm->filter;
     map_changed_ = true;
+    changes_ = {true, {}, {}};
   } else if (auto* d = std::get_if<Delta>(&m)) {
-    for (auto& k : d->remove) state_.peers.erase(k);
-    for (auto& p : d->upsert) state_.peers[p.public_key] = p;
+    for (auto& k : d->remove) {
+      state_.peers.erase(k);
+      if (!changes_.full) {
+        changes_.upserted.erase(k);
+        changes_.removed.insert(k);
+      }
+    }
+    for (auto& p : d->upsert) {
+      state_.peers[p.public_key] = p;
+      if (!changes_.full) {
+        changes_.removed.erase(p.public_key);
+        changes_.upserted.insert(p.public_key);
+      }
+    }
     if (d->filter) state_.filter = d->filter;
     state_.version = d->version;
     map_changed_ = true;
@@ -146,6 +166,8 @@ void NodeAgent::handle(const Message& m) {
       auto self = state_.peers.find(state_.welcome->self.public_key);
       if (self != state_.peers.end()) state_.welcome->self = self->second;
     }
+  } else if (auto* c = std::get_if<CallMeMaybe>(&m)) {
+    if (calls_.size() < 256) calls_.push_back(*c);  // bounded until the daemon takes them
   } else if (auto* e = std::get_if<ErrorMsg>(&m)) {
     refused_ = *e;
     last_error_ = e->message;

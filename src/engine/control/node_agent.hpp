@@ -7,8 +7,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/control/messages.hpp"
@@ -22,6 +24,15 @@ struct KeyLess {
 
 // What the node knows of its network; also what it caches on disk so it can
 // come back up while the coordinator is away.
+// What changed in the map since it was last applied: everything (a welcome
+// or a full map), or the peers a run of deltas touched. Lets the daemon do
+// work in proportion to a delta, not to the network.
+struct MapChanges {
+  bool full = false;
+  std::set<crypto::PublicKey, KeyLess> upserted, removed;  // disjoint
+  bool empty() const { return !full && upserted.empty() && removed.empty(); }
+};
+
 struct NetState {
   std::optional<Welcome> welcome;
   uint64_t version = 0;
@@ -57,6 +68,10 @@ class NodeAgent {
   bool on_bytes(std::span<const uint8_t> in, std::vector<uint8_t>& to_write);
   void on_disconnected();
   std::vector<uint8_t> ping();  // bytes of a liveness ping (empty if no link)
+  // Bytes of a call-me-maybe for the coordinator to forward (empty if no link).
+  std::vector<uint8_t> call_me_maybe(const CallMeMaybe& c);
+  // Call-me-maybes forwarded to us since the last call.
+  std::vector<CallMeMaybe> take_calls() { return std::exchange(calls_, {}); }
 
   bool linked() const { return ch_ && ch_->established() && welcomed_; }
   // A link is up but the coordinator has not completed the handshake.
@@ -68,6 +83,8 @@ class NodeAgent {
     map_changed_ = false;
     return c;
   }
+  // What changed since the last call (cleared by the call).
+  MapChanges take_changes() { return std::exchange(changes_, {}); }
   // Set when the coordinator refused this node (bad invite, removed):
   // reconnecting will not help.
   const std::optional<ErrorMsg>& refused() const { return refused_; }
@@ -88,8 +105,10 @@ class NodeAgent {
   NetState state_;
   bool welcomed_ = false;
   bool map_changed_ = false;
+  MapChanges changes_;
   std::optional<ErrorMsg> refused_;
   std::string last_error_;
+  std::vector<CallMeMaybe> calls_;
 };
 
 }  // namespace ovl::control

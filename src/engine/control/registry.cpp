@@ -55,3 +55,24 @@ std::string sanitize_node_name(const std::string& s) {
 }
 
 }  // namespace ovl::control
+
+namespace ovl::control {
+
+bool valid_ula(const net::Prefix& p) { return p.addr.v6 && p.len == kUlaPrefixLen && p.addr.b[0] == 0xfd; }
+
+net::Prefix random_ula(crypto::Rng& rng) {
+  net::IpAddr a;
+  a.v6 = true;
+  a.b[0] = 0xfd;
+  rng.fill({a.b.data() + 1, 5});  // the 40-bit Global ID; subnet and interface ids stay 0
+  return net::Prefix{a, kUlaPrefixLen};
+}
+
+std::optional<net::IpAddr> node_ipv6(const net::Prefix& ula, const net::IpAddr& ip4) {
+  if (!valid_ula(ula) || ip4.v6) return std::nullopt;
+  net::IpAddr a = ula.masked().addr;  // subnet 0: bytes 6..7 are already zero
+  for (int i = 0; i < 4; ++i) a.b[12 + i] = ip4.b[i];
+  return a;
+}
+
+}  // namespace ovl::control

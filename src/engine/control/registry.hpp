@@ -21,8 +21,26 @@ struct NetworkInfo {
   std::string id;    // 32 hex chars, random at creation
   std::string name;  // e.g. "home"; the DNS domain is NAME.ovl
   net::Prefix cidr;  // IPv4 overlay range, e.g. 100.83.0.0/16
+  // IPv6 overlay range: a random ULA /48 (RFC 4193) picked at creation;
+  // len 0 = none yet (CoordinatorStore::create_network then picks one).
+  net::Prefix ula;
   int64_t created_unix = 0;
 };
+
+// IPv6 inside the overlay. Every node's address is the network's ULA /48,
+// subnet 0, with the node's IPv4 overlay address as the last 32 bits:
+// fd12:3456:789a::100.83.0.2 = fd12:3456:789a::6453:2. It needs no
+// allocation of its own: unique and stable because the IPv4 address is, and
+// any node can tell a peer's IPv6 address from its IPv4 one. The TUN device
+// carries it as a /64 (subnet 0 holds every node).
+inline constexpr uint8_t kUlaPrefixLen = 48;
+inline constexpr uint8_t kOverlay6SubnetLen = 64;
+// A /48 inside fd00::/8 (the locally assigned half of fc00::/7).
+bool valid_ula(const net::Prefix& p);
+// fd00::/8 plus 40 random bits (RFC 4193 section 3.2: a random Global ID).
+net::Prefix random_ula(crypto::Rng& rng);
+// nullopt unless `ula` is valid and `ip4` is IPv4.
+std::optional<net::IpAddr> node_ipv6(const net::Prefix& ula, const net::IpAddr& ip4);
 
 struct NodeRecord {
   int64_t id = 0;

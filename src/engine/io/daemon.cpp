@@ -2,24 +2,27 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <set>
 
 #include "engine/io/daemon_impl.hpp"
 #include "engine/io/interfaces.hpp"
 #include "engine/io/system_env.hpp"
 #include "engine/log.hpp"
 #include "engine/nat/candidates.hpp"
-#include "store/kv.hpp"
+#include "store/map_cache.hpp"
 
 namespace ovl::io {
 
 using namespace std::chrono_literals;
 
 namespace {
+net::IpAddr resolver_address() {
+  return net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
+}
 constexpr auto kConnectTimeout = 5s;
 constexpr auto kPingInterval = 15s;
 constexpr auto kLinkDeadAfter = 45s;  // three pings unanswered
 constexpr uint16_t kPersistentKeepalive = 25;
-const char* kNetStateKey = "node.netstate";
 }  // namespace
 
 std::string api_socket_path(const std::string& state_dir) { return state_dir + "/ovl.sock"; }
@@ -85,6 +88,13 @@ wg::DeviceOptions device_options() {
 
 void Daemon::Impl::start_node() {
   NodeRole& n = *opts.node;
+  if (!n.enroll_only) {
+    // First: an explicit --dns that cannot be honoured safely stops the start
+    // here, and a block a crashed run left in resolv.conf goes at once (the
+    // resolver it names is gone until the overlay is up again).
+    os_dns = std::make_unique<OsDns>(n.dns_mode);
+    os_dns->repair(resolver_address().str());
+  }
   device = std::make_unique<wg::Device>(n.key, system_device_env(), device_options());
   uint64_t seed = 0;
   system_rng().fill({reinterpret_cast<uint8_t*>(&seed), sizeof seed});
@@ -96,13 +106,11 @@ void Daemon::Impl::start_node() {
   start_routes();
 
   // Come back up from the cached map: tunnels work while the coordinator is away.
-  if (auto cached = store::kv_get(*opts.db, kNetStateKey)) {
-    if (auto st = control::NetState::from_json(*cached); st && st->welcome) {
-      log::info("restored the network map (version %llu, %zu nodes) from the cache",
-                static_cast<unsigned long long>(st->version), st->peers.size());
-      agent->restore(std::move(*st));
-      if (!n.enroll_only) apply_map();
-    }
+  if (auto st = store::load_map(*opts.db); st && st->welcome) {
+    log::info("restored the network map (version %llu, %zu nodes) from the cache",
+              static_cast<unsigned long long>(st->version), st->peers.size());
+    agent->restore(std::move(*st));
+    if (!n.enroll_only) apply_map({true, {}, {}}, /*save=*/false);
   }
   connect_link();
 }
@@ -110,11 +118,14 @@ void Daemon::Impl::start_node() {
 void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   if (plane) return;
   NodeRole& n = *opts.node;
-  tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu);
+  tun = std::make_unique<tun::TunDevice>(n.tun_name, n.mtu, offloads_from_env().tso);
   tun->add_address(net::Prefix{w.self.ip, w.network.cidr.len});
+  // IPv6 inside the overlay: every node's address lies in subnet 0 of the
+  // network's ULA /48, so one /64 on the device routes to all of them.
+  if (w.self.ip6 && w.network.ula) tun->add_address(net::Prefix{*w.self.ip6, control::kOverlay6SubnetLen});
   // Peer names: queries to the resolver address arrive on TUN and are
   // answered from the network map.
-  auto resolver = net::IpAddr::v4(kResolverAddress[0], kResolverAddress[1], kResolverAddress[2], kResolverAddress[3]);
+  auto resolver = resolver_address();
   if (!w.network.cidr.contains(resolver)) tun->add_route(net::Prefix{resolver, 32});
   plane = std::make_unique<PacketPlane>(io, *device, *tun, *udp);
   plane->local_address = resolver;
@@ -122,16 +133,20 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
     if (auto reply = dns.answer_ip_packet(pkt, resolver)) tun->write(*reply);
   };
   plane->other_udp = [this](std::span<uint8_t> d, const net::Endpoint& from) { on_other_udp(d, from); };
-  relay_client = std::make_unique<relay::Client>(device->public_key());
+  relay_client = std::make_unique<relay::Client>(opts.node->key);
+  prober = std::make_unique<nat::Prober>(n.key);
   plane->virtual_send = [this](const net::Endpoint& ep, std::span<const uint8_t> d) { send_via_relay(ep, d); };
   plane->filter = filter.get();
   plane->start();
+  if (os_dns) os_dns->apply(tun->name(), w.network.domain, resolver.str());
   check_paths();
   try {
     sync_forwarding();
   } catch (const std::exception& e) {
     log::error("%s", e.what());  // the overlay itself works; routing through us does not
   }
+  run_prober();
+  run_spray();
   // The coordinator's own node reaches it over loopback, where STUN would
   // only say "127.0.0.1"; its interface addresses are its candidates.
   const auto& ce = n.coordinator_endpoints;
@@ -143,20 +158,25 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
             w.network.name.c_str());
 }
 
-void Daemon::Impl::apply_map() {
+// Work in proportion to what changed: a delta touching one peer configures
+// that peer and writes its cache row, whatever the size of the network.
+void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
   const auto& st = agent->state();
   if (!st.welcome) return;
   start_data_plane(*st.welcome);
   const auto& self = st.welcome->self.public_key;
   wg::Time now = monotonic_now();
-  std::map<crypto::PublicKey, bool, control::KeyLess> keep;
+  // Subnet routes go to one peer each (plan_routes looks at the whole map):
+  // a change of one peer can move a route to another, so peers whose routes
+  // moved are configured again too.
+  auto routes_before = peer_routes;
   plan_routes();
-  for (auto& [key, p] : st.peers) {
-    if (key == self) continue;
-    keep[key] = true;
+  std::optional<std::vector<net::Prefix>> subnets;  // read from the kernel once, when first needed
+  auto configure = [&](const crypto::PublicKey& key, const control::PeerInfo& p) {
     wg::PeerConfig c;
     c.public_key = key;
     c.allowed_ips = {net::Prefix{p.ip, static_cast<uint8_t>(p.ip.v6 ? 128 : 32)}};
+    if (p.ip6) c.allowed_ips.push_back(net::Prefix{*p.ip6, 128});
     if (auto r = peer_routes.find(key); r != peer_routes.end())
       c.allowed_ips.insert(c.allowed_ips.end(), r->second.begin(), r->second.end());
     c.persistent_keepalive = kPersistentKeepalive;
@@ -164,7 +184,8 @@ void Daemon::Impl::apply_map() {
     // so a roamed-to address learned from real traffic is not overridden.
     auto prev = applied.find(key);
     if (prev == applied.end() || prev->second != p.endpoints) {
-      c.endpoint = nat::choose_endpoint(p.endpoints, st.welcome->self.endpoints, local_subnets({opts.node->tun_name}));
+      if (!subnets) subnets = local_subnets({opts.node->tun_name});
+      c.endpoint = nat::choose_endpoint(p.endpoints, st.welcome->self.endpoints, *subnets);
       applied[key] = p.endpoints;
       if (c.endpoint) direct_candidate[key] = *c.endpoint;
       else direct_candidate.erase(key);
@@ -172,17 +193,63 @@ void Daemon::Impl::apply_map() {
     device->set_peer(c, now);
     c.endpoint.reset();  // later changes of path keep the allowed IPs and keepalive
     peer_cfg[key] = c;
-  }
-  for (auto it = applied.begin(); it != applied.end();) {
-    if (keep.count(it->first)) {
-      ++it;
-      continue;
+    prober->set_peer(key, p.endpoints, p.online, now);
+    if (p.online) maybe_call(key, now);
+  };
+  auto forget = [&](const crypto::PublicKey& key) {
+    if (!applied.erase(key)) return;
+    device->remove_peer(key);
+    peer_cfg.erase(key);
+    direct_candidate.erase(key);
+    paths.forget(key);
+    prober->remove_peer(key);
+    spray.forget(key);
+    peer_nat.erase(key);
+    last_best.erase(key);
+  };
+  // The DNS zone is rebuilt only when a name or address changed, not for
+  // the frequent endpoint and online changes.
+  bool names_changed = false;
+  auto note_name = [&](const crypto::PublicKey& key, const control::PeerInfo* p) {
+    auto it = dns_names.find(key);
+    if (!p) {
+      if (it != dns_names.end()) dns_names.erase(it), names_changed = true;
+    } else if (it == dns_names.end() || it->second.first != p->name || it->second.second != p->ip) {
+      dns_names[key] = {p->name, p->ip};
+      names_changed = true;
     }
-    device->remove_peer(it->first);
-    peer_cfg.erase(it->first);
-    direct_candidate.erase(it->first);
-    paths.forget(it->first);
-    it = applied.erase(it);
+  };
+  if (ch.full) {
+    for (auto& [key, p] : st.peers) {
+      note_name(key, &p);
+      if (key != self) configure(key, p);
+    }
+    std::vector<crypto::PublicKey> gone;
+    for (auto& [key, eps] : applied)
+      if (key == self || !st.peers.count(key)) gone.push_back(key);
+    for (auto& key : gone) forget(key);
+    for (auto it = dns_names.begin(); it != dns_names.end();)
+      if (st.peers.count(it->first)) ++it;
+      else it = dns_names.erase(it), names_changed = true;
+  } else {
+    for (auto& key : ch.removed) {
+      forget(key);
+      note_name(key, nullptr);
+    }
+    for (auto& key : ch.upserted) {
+      auto it = st.peers.find(key);
+      if (it == st.peers.end()) continue;
+      note_name(key, &it->second);
+      if (key != self) configure(key, it->second);
+    }
+    std::set<crypto::PublicKey, control::KeyLess> moved;
+    for (auto& [key, r] : routes_before)
+      if (auto it = peer_routes.find(key); it == peer_routes.end() || it->second != r) moved.insert(key);
+    for (auto& [key, r] : peer_routes)
+      if (auto it = routes_before.find(key); it == routes_before.end() || it->second != r) moved.insert(key);
+    for (auto& key : moved)
+      if (auto it = st.peers.find(key); key != self && it != st.peers.end() && !ch.upserted.count(key))
+        configure(key, it->second);
   }
   if (plane) plane->rearm();
   if (st.filter != applied_filter) {
@@ -191,20 +258,29 @@ void Daemon::Impl::apply_map() {
     if (st.filter) log::info("access policy: %zu rule(s) admit traffic to this node", st.filter->rules.size());
     else log::info("access policy: none from the coordinator; all traffic is admitted");
   }
-  std::vector<net::IpAddr> sources;
-  for (auto& [key, p] : st.peers)
-    if (key != self) sources.push_back(p.ip);
-  filter->set_sources(sources);
+  if (ch.full || !ch.removed.empty() || !ch.upserted.empty()) {
+    std::vector<net::IpAddr> sources;
+    for (auto& [key, p] : st.peers)
+      if (key != self) sources.push_back(p.ip);
+    filter->set_sources(sources);
+  }
+  run_prober();
   sync_os_routes();
-  std::vector<dns::Record> names;
-  for (auto& [key, p] : st.peers) names.push_back({p.name, {p.ip}});
-  dns.set_zone(st.welcome->network.domain, std::move(names));
-  if (!st.welcome->relays.empty()) {
+  if (names_changed) {
+    std::vector<dns::Record> names;
+    for (auto& [key, p] : st.peers) {
+      names.push_back({p.name, {p.ip}});
+      if (p.ip6) names.back().addrs.push_back(*p.ip6);
+    }
+    dns.set_zone(st.welcome->network.domain, std::move(names));
+  }
+  if (ch.full && !st.welcome->relays.empty()) {
     relay_client->configure(st.welcome->relays.front(), now);
     run_relay_client();
   }
+  if (!save) return;
   try {
-    store::kv_put(*opts.db, kNetStateKey, st.to_json());
+    store::save_map_changes(*opts.db, st, ch);
   } catch (const std::exception& e) {
     // A full or read-only disk must not take the running network down.
     log::warn("could not save the network map: %s", e.what());
@@ -214,11 +290,13 @@ void Daemon::Impl::apply_map() {
 // Non-WireGuard datagrams on the node's port: STUN requests (when this host
 // runs the coordinator on the same port) and answers to our own requests.
 void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from) {
+  if (nat::disco::is_disco(d)) return on_disco(d, from);
   if (relay::is_relay_message(d)) {
     if (!relay_client) return;
     net::Endpoint src;
     bool was_ready = relay_client->ready();
-    auto inner = relay_client->on_message(d, from, monotonic_now(), src);
+    auto now = monotonic_now();
+    auto inner = relay_client->on_message(d, from, now, src);
     if (!inner.empty()) {
       // The payload sits inside our receive buffer: hand it on in place.
       auto off = static_cast<size_t>(inner.data() - d.data());
@@ -227,6 +305,8 @@ void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from)
       if (relay_client->ready()) log::info("relay %s accepted this node", relay_client->relay().str().c_str());
       else log::warn("relay %s: %s", relay_client->relay().str().c_str(), relay_client->last_refusal());
       run_relay_client();  // a lost lease is renewed now, not at the next renewal
+    } else if (relay_client->next_deadline() <= now) {
+      run_relay_client();  // a challenge is answered at once
     }
     return;
   }
@@ -259,6 +339,8 @@ net::Endpoint Daemon::Impl::stun_advertised(uint16_t port) const {
 
 void Daemon::Impl::report_endpoints() {
   link_write(agent->set_endpoints(lan_candidates(), discovery ? discovery->reflexive() : std::nullopt));
+  // Our mapping changed: tell every peer, so both sides probe the new one.
+  for (auto& [key, pn] : peer_nat) pn.last_call_sent = std::chrono::nanoseconds(-1);
 }
 
 void Daemon::Impl::run_discovery() {
@@ -274,6 +356,7 @@ void Daemon::Impl::run_discovery() {
 }
 
 void Daemon::Impl::send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d) {
+  if (send_spray_socket(virtual_ep, d)) return;
   size_t n = relay_client->wrap(virtual_ep, d, relay_out);
   if (n) udp->send(relay_client->relay(), {relay_out.data(), n});
 }
@@ -285,44 +368,6 @@ void Daemon::Impl::run_relay_client() {
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(relay_client->next_deadline())));
   relay_timer.async_wait([this](const std::error_code& ec) {
     if (!ec && !stopping) run_relay_client();
-  });
-}
-
-// Once a second: is each peer's path working, and should it move?
-void Daemon::Impl::check_paths() {
-  auto now = monotonic_now();
-  int64_t wall = wall_clock_ns();
-  for (auto& s : device->status()) {
-    auto cfg = peer_cfg.find(s.public_key);
-    if (cfg == peer_cfg.end()) continue;
-    nat::PathSelector::Observation o;
-    o.on_relay = s.endpoint && relay::is_virtual_endpoint(*s.endpoint);
-    o.session = s.has_session && s.last_handshake_unix_ns && wall - s.last_handshake_unix_ns < 180'000'000'000LL;
-    o.rx_bytes = s.rx_bytes;
-    o.tx_bytes = s.tx_bytes;
-    auto direct = direct_candidate.find(s.public_key);
-    o.have_direct = direct != direct_candidate.end();
-    o.relay_ready = relay_client->ready();
-    switch (paths.decide(s.public_key, o, now)) {
-      case nat::PathSelector::Action::use_relay: {
-        log::info("%s: %s; using the relay", crypto::to_base64(s.public_key).c_str(),
-                  paths.reason(s.public_key).c_str());
-        wg::PeerConfig c = cfg->second;
-        c.endpoint = relay_client->endpoint_for(s.public_key);
-        device->set_peer(c, now);
-        break;
-      }
-      case nat::PathSelector::Action::probe_direct:
-        device->probe(s.public_key, direct->second, now, *plane);
-        break;
-      case nat::PathSelector::Action::none:
-        break;
-    }
-  }
-  plane->rearm();
-  path_timer.expires_after(1s);
-  path_timer.async_wait([this](const std::error_code& ec) {
-    if (!ec && !stopping) check_paths();
   });
 }
 
@@ -371,6 +416,7 @@ void Daemon::Impl::link_read() {
     bool ok = agent->on_bytes({link_buf.data(), n}, out);
     if (!out.empty()) link_write(std::move(out));
     if (agent->take_map_changed()) {
+      auto changes = agent->take_changes();
       if (opts.on_enrolled && !enrolled_reported && agent->state().welcome) {
         enrolled_reported = true;
         opts.on_enrolled(*agent->state().welcome);
@@ -378,13 +424,14 @@ void Daemon::Impl::link_read() {
       if (opts.node->enroll_only) {
         // Save the map only once the full map arrived with the welcome.
         if (agent->state().version > 0 || agent->state().peers.size() > 0) {
-          store::kv_put(*opts.db, kNetStateKey, agent->state().to_json());
+          store::save_map(*opts.db, agent->state());
           return stop(kExitOk);
         }
       } else {
-        apply_map();
+        apply_map(changes);
       }
     }
+    if (plane) on_calls();  // after the map: a call may name a peer that just joined
     if (auto& r = agent->refused()) {
       // A refused join is bad input (exit 2); a coordinator that cannot
       // store it right now ("unavailable") is a failure worth retrying.

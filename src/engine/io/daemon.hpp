@@ -21,6 +21,7 @@
 #include "engine/control/node_agent.hpp"
 #include "engine/control/registry.hpp"
 #include "engine/crypto/keys.hpp"
+#include "engine/dns/resolv_conf.hpp"
 #include "engine/net/ip.hpp"
 
 namespace ovl::store {
@@ -40,6 +41,8 @@ struct NodeRole {
   std::vector<net::Endpoint> coordinator_endpoints;
   std::optional<std::string> invite_id, invite_secret;  // joining
   bool enroll_only = false;  // `join --no-start`: stop once enrolled and the map is saved
+  // How the host's resolver learns about NETWORK.ovl (engine/io/os_dns.hpp).
+  dns::DnsMode dns_mode = dns::DnsMode::automatic;
 };
 
 struct CoordinatorRole {
@@ -51,6 +54,9 @@ struct CoordinatorRole {
   // The embedded relay listens on UDP port + 2 with this secret (grants in
   // welcomes are MACs under it).
   std::optional<std::array<uint8_t, 32>> relay_secret;
+  // Standalone relays (`ovl relay`) sharing that secret: the map lists them
+  // before the embedded one.
+  std::vector<net::Endpoint> relays;
 };
 
 struct DaemonOptions {

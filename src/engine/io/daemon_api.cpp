@@ -56,7 +56,10 @@ json Daemon::Impl::status_json() {
                {"domain", w.network.domain},
                {"cidr", w.network.cidr.str()},
                {"listen_port", udp ? udp->port() : 0},
-               {"interface", opts.node->tun_name}};
+               {"interface", opts.node->tun_name},
+               {"ip6", w.self.ip6 ? json(w.self.ip6->str()) : json(nullptr)},
+               {"ula", w.network.ula ? json(w.network.ula->str()) : json(nullptr)},
+               {"dns", dns::dns_method_name(os_dns ? os_dns->method() : dns::DnsMethod::none)}};
   r["control"] = agent->linked() ? "connected" : "disconnected";
   r["map_version"] = st.version;
 
@@ -68,14 +71,15 @@ json Daemon::Impl::status_json() {
     if (key == w.self.public_key) continue;
     json e{{"name", p.name},   {"ip", p.ip.str()}, {"public_key", b64(key)}, {"online", p.online},
            {"endpoint", nullptr}, {"last_handshake", nullptr}, {"rx_bytes", 0}, {"tx_bytes", 0},
-           {"candidates", endpoints(p.endpoints)}, {"routes", json::array()}};
+           {"candidates", endpoints(p.endpoints)}, {"ip6", p.ip6 ? json(p.ip6->str()) : json(nullptr)},
+           {"routes", json::array()}};
     for (auto& rt : p.routes) e["routes"].push_back(rt.str());
     std::string path = p.online ? "connecting" : "offline";
     if (auto it = dev.find(key); it != dev.end()) {
       auto& s = it->second;
-      bool relayed = s.endpoint && relay::is_virtual_endpoint(*s.endpoint);
-      if (relayed && relay_client && relay_client->configured()) e["endpoint"] = relay_client->relay().str();
-      else if (s.endpoint) e["endpoint"] = s.endpoint->str();
+      bool relayed = s.endpoint && on_relay(*s.endpoint);
+      if (s.endpoint)
+        if (auto real = real_endpoint(*s.endpoint)) e["endpoint"] = real->str();
       if (s.last_handshake_unix_ns) e["last_handshake"] = s.last_handshake_unix_ns / 1000000000;
       e["rx_bytes"] = s.rx_bytes;
       e["tx_bytes"] = s.tx_bytes;
@@ -83,9 +87,19 @@ json Daemon::Impl::status_json() {
       bool fresh = s.has_session && s.last_handshake_unix_ns && now_ns - s.last_handshake_unix_ns < 180'000'000'000LL;
       if (fresh) path = relayed ? "relay" : "direct";
       if (relayed) e["relay_reason"] = paths.reason(key);
+      // Disco's view: the kind of direct path and its round-trip time.
+      if (prober)
+        if (auto b = prober->best(key, monotonic_now()); b && s.endpoint && *s.endpoint == b->ep) {
+          e["direct"] = nat::describe(b->kind);
+          e["rtt_ms"] = std::chrono::duration<double, std::milli>(b->rtt).count();
+        }
+      if (s.endpoint && nat::socket_id(*s.endpoint)) e["via_spray_socket"] = true;
     }
     e["denied_packets"] = filter->denied_from(p.ip);
     e["path"] = path;
+    if (auto pn = peer_nat.find(key); pn != peer_nat.end() && pn->second.heard)
+      e["nat"] = nat::describe(pn->second.mapping);
+    if (auto st = spray.state(key); !st.empty()) e["spray"] = st;
     peers.push_back(std::move(e));
   }
   r["peers"] = std::move(peers);

@@ -13,11 +13,15 @@
 #include "engine/control/coordinator.hpp"
 #include "engine/control/node_agent.hpp"
 #include "engine/io/daemon.hpp"
+#include "engine/io/os_dns.hpp"
 #include "engine/io/packet_plane.hpp"
+#include "engine/io/relay_service.hpp"
 #include "engine/io/udp_socket.hpp"
 #include "engine/dns/responder.hpp"
 #include "engine/nat/discovery.hpp"
 #include "engine/nat/path.hpp"
+#include "engine/nat/prober.hpp"
+#include "engine/nat/spray.hpp"
 #include "engine/relay/client.hpp"
 #include "engine/relay/server.hpp"
 #include "engine/wg/device.hpp"
@@ -29,14 +33,18 @@ namespace ovl::io {
 
 using asio::ip::tcp;
 
-// One accepted control connection (coordinator role).
+// One accepted control connection (coordinator role). Kept small: a
+// coordinator holds thousands. Reads go through one buffer shared by all
+// links (Impl::control_rbuf), since the coordinator consumes bytes at once.
 struct ControlConn {
   control::ConnId id = 0;
   tcp::socket sock;
-  std::array<uint8_t, 16384> rbuf{};
   std::deque<std::vector<uint8_t>> wq;  // pending writes, in order
+  size_t queued = 0;                    // bytes in wq
+  size_t wq_off = 0;                    // bytes of wq.front() already written
   bool writing = false;
   bool close_after_flush = false;
+  bool preauth = true;  // counted in Impl::preauth_count until its hello is accepted
   std::chrono::steady_clock::time_point accepted_at = std::chrono::steady_clock::now();
   explicit ControlConn(asio::io_context& io) : sock(io) {}
 };
@@ -53,15 +61,26 @@ struct StunSocket {
   ~StunSocket() { wait.release(); }
 };
 
-// The embedded relay's socket.
-struct RelaySocket {
-  UdpSocket udp;
+// One of the extra sockets the hard side of a birthday spray opens; the
+// device reaches its remote through the virtual endpoint nat::socket_endpoint(id).
+struct SpraySocket {
+  uint32_t id;
+  crypto::PublicKey peer;
+  net::Endpoint remote;
+  UdpSocket udp{0};
   asio::posix::stream_descriptor wait;
-  relay::Server server;
-  std::array<uint8_t, 65536> buf{};
-  RelaySocket(asio::io_context& io, uint16_t port, const relay::RelaySecret& secret)
-      : udp(port), wait(io, udp.fd()), server(secret) {}
-  ~RelaySocket() { wait.release(); }
+  SpraySocket(asio::io_context& io, uint32_t i, const crypto::PublicKey& p, const net::Endpoint& r)
+      : id(i), peer(p), remote(r), wait(io, udp.fd()) {}
+  ~SpraySocket() { wait.release(); }
+};
+
+// What a peer told us about its NAT in its last call-me-maybe.
+struct PeerNat {
+  bool heard = false;
+  nat::Mapping mapping = nat::Mapping::unknown;
+  bool udp = true;
+  std::optional<net::Endpoint> public_ep;
+  std::chrono::nanoseconds last_call_sent{-1};
 };
 
 struct Daemon::Impl : control::CoordinatorOutput {
@@ -76,6 +95,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::unique_ptr<wg::Device> device;
   std::unique_ptr<UdpSocket> udp;
   std::unique_ptr<tun::TunDevice> tun;
+  // After `tun`: destroyed before it, so resolved is reverted while the link exists.
+  std::unique_ptr<OsDns> os_dns;
   std::unique_ptr<PacketPlane> plane;
   std::unique_ptr<policy::Filter> filter;            // access policy, enforced on received packets
   std::optional<policy::RuleSet> applied_filter;     // the rules last given to `filter`
@@ -101,6 +122,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   asio::steady_timer path_timer{io};
   std::map<crypto::PublicKey, wg::PeerConfig, control::KeyLess> peer_cfg;       // as last given to the device
   std::map<crypto::PublicKey, net::Endpoint, control::KeyLess> direct_candidate;  // chosen from the map
+  std::map<crypto::PublicKey, std::pair<std::string, net::IpAddr>, control::KeyLess> dns_names;  // in the zone
   std::array<uint8_t, 65536 + 64> relay_out{};
   // Subnet routes and exit nodes (daemon_routes.cpp).
   std::string exit_node;                               // as configured: name or overlay IP, "" = none
@@ -110,17 +132,32 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::map<crypto::PublicKey, std::vector<net::Prefix>, control::KeyLess> peer_routes;  // routed to each peer
   std::unique_ptr<tun::ExitRoute> exit_route;
   std::unique_ptr<tun::Forwarding> forwarding;
+  std::unique_ptr<nat::Prober> prober;  // disco pings and pongs, path choice
+  asio::steady_timer prober_timer{io};
+  nat::Spray spray;
+  asio::steady_timer spray_timer{io};
+  std::map<crypto::PublicKey, PeerNat, control::KeyLess> peer_nat;
+  std::map<crypto::PublicKey, std::optional<net::Endpoint>, control::KeyLess> last_best;  // see path_news
+  std::map<uint32_t, std::unique_ptr<SpraySocket>> spray_sockets;
+  uint32_t next_spray_id = 1;
+  std::array<uint8_t, 65536> spray_buf{};
 
   // --- coordinator role ---
   std::unique_ptr<control::Coordinator> coord;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::map<control::ConnId, std::unique_ptr<ControlConn>> conns;
   control::ConnId next_conn = 1;
+  std::vector<uint8_t> control_rbuf = std::vector<uint8_t>(64 * 1024);
+  size_t preauth_count = 0;
+  asio::steady_timer delta_timer{io};
+  bool delta_flush_scheduled = false;
+  std::chrono::steady_clock::time_point last_delta_flush{};
+  std::chrono::steady_clock::duration delta_gap{};
   asio::steady_timer ephemeral_timer{io};
   asio::steady_timer accept_retry{io};
   asio::steady_timer preauth_sweep{io};
   std::vector<std::unique_ptr<StunSocket>> stun_sockets;
-  std::unique_ptr<RelaySocket> relay_socket;
+  std::unique_ptr<RelayService> relay_service;  // the embedded relay
 
   // --- local API ---
   std::unique_ptr<asio::local::stream_protocol::acceptor> api;
@@ -137,14 +174,14 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void link_failed(const std::string& why);
   void schedule_reconnect();
   void schedule_ping();
-  void apply_map();
+  // `save`: also write what changed to the cached map.
+  void apply_map(const control::MapChanges& ch, bool save = true);
   void on_other_udp(std::span<uint8_t> d, const net::Endpoint& from);
   void run_discovery();
   void report_endpoints();
   std::vector<net::Endpoint> lan_candidates() const;  // interface addresses with our UDP port
   net::Endpoint stun_advertised(uint16_t port) const;  // SOURCE-ADDRESS for classic STUN clients
   void run_relay_client();
-  void check_paths();
   void send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d);
   void stop(int code, const std::string& why = {});
 
@@ -159,6 +196,24 @@ struct Daemon::Impl : control::CoordinatorOutput {
   nlohmann::json advertise_route(const std::string& prefix, bool withdraw);
   nlohmann::json set_exit_node(std::string node);
   nlohmann::json routes_status();
+  // daemon_paths.cpp: disco, call-me-maybe, path choice, spraying
+  void check_paths();
+  void on_disco(std::span<const uint8_t> d, const net::Endpoint& from);
+  void path_news(const crypto::PublicKey& peer, std::chrono::nanoseconds now);
+  void send_disco(std::vector<nat::Prober::Send>& out);
+  void run_prober();
+  void run_spray();
+  void on_calls();
+  void call_peer(const crypto::PublicKey& peer, bool spray_offer);
+  void maybe_call(const crypto::PublicKey& peer, std::chrono::nanoseconds now);
+  std::vector<net::Endpoint> own_candidates() const;
+  std::string relay_reason_for(const crypto::PublicKey& peer) const;
+  bool on_relay(const net::Endpoint& ep) const;  // a relay's virtual endpoint (not a spray socket)
+  std::optional<net::Endpoint> real_endpoint(const net::Endpoint& ep) const;  // what a virtual endpoint stands for
+  bool send_spray_socket(const net::Endpoint& ep, std::span<const uint8_t> d);
+  void open_spray_sockets(const crypto::PublicKey& peer, const net::Endpoint& target);
+  void read_spray_socket(uint32_t id);
+  void close_idle_spray_sockets();
 
   // daemon_servers.cpp
   void start_coordinator();
@@ -167,12 +222,15 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void flush_control(ControlConn& c);
   void drop_control(control::ConnId id);
   void write(control::ConnId c, std::span<const uint8_t> bytes) override;
+  void write_owned(control::ConnId c, std::vector<uint8_t> bytes) override;
+  // After any coordinator call that may have changed the map: flush its
+  // pending delta soon (see daemon_servers.cpp for the pacing).
+  void schedule_delta_flush();
   void close(control::ConnId c) override;
   void schedule_ephemeral();
   void sweep_preauth();
   void open_stun_socket(uint16_t port);
   void open_relay(uint16_t port);
-  void read_relay();
   void read_stun(StunSocket& s);
   // Answers a STUN Binding request (true if `d` was one).
   bool answer_stun(std::span<const uint8_t> d, const net::Endpoint& from, UdpSocket& via, const net::Endpoint& adv);

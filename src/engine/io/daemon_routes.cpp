@@ -265,7 +265,7 @@ json Daemon::Impl::set_exit_node(std::string want) {
   }
   exit_node = want;
   store::kv_put(*opts.db, kExitNodeSetting, exit_node);
-  apply_map();
+  apply_map({true, {}, {}}, /*save=*/false);  // every peer: the exit route may move
   return json{{"ok", true}, {"exit_node", exit_node.empty() ? json(nullptr) : json(exit_node)}};
 }
 

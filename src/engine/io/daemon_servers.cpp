@@ -1,6 +1,9 @@
-// The daemon's listening sockets: the coordinator's TCP control port and the
-// local API's unix socket.
+// The daemon's listening sockets: the coordinator's TCP control port, its
+// STUN and embedded relay UDP ports, and the local API's unix socket.
 #include <sys/stat.h>
+
+#include <algorithm>
+#include <ctime>
 
 #include "engine/io/daemon_impl.hpp"
 #include "engine/io/system_env.hpp"
@@ -18,6 +21,22 @@ constexpr size_t kMaxQueuedPerConn = 64 << 20;  // a stuck reader does not eat a
 // get a deadline and a cap, so idle or dribbling sockets cannot pile up.
 constexpr auto kPreauthTimeout = 10s;
 constexpr size_t kMaxPreauth = 512;
+// Deltas go out at most this often: a single change leaves at once (after
+// the input already queued), a storm of joins is coalesced into a few
+// broadcasts a second instead of one O(N) broadcast per join. The gap also
+// grows to four times the CPU time the last broadcast took (~0.1 s for
+// 10,000 links), so broadcasting takes at most a fifth of the loop, up to a
+// second, well inside the 2 s a change may take to reach every node. CPU
+// time, not wall time: on a machine shared with other work, wall time would
+// stretch the gap and delay the next change for nothing.
+constexpr auto kDeltaGap = 100ms;
+constexpr auto kMaxDeltaGap = 1s;
+
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
 }  // namespace
 
 // ---- coordinator role ----
@@ -26,6 +45,7 @@ void Daemon::Impl::start_coordinator() {
   CoordinatorRole& c = *opts.coordinator;
   coord = std::make_unique<control::Coordinator>(*c.registry, c.key, system_rng(), [] { return wall_clock_ns(); },
                                                  c.advertise);
+  coord->defer_deltas(true);
   acceptor = std::make_unique<tcp::acceptor>(io);
   std::error_code ec;
   tcp::endpoint ep(asio::ip::address_v6::any(), c.port);
@@ -79,14 +99,14 @@ void Daemon::Impl::accept_control() {
       });
       return;
     }
-    size_t preauth = 0;
-    for (auto& [id, conn] : conns) preauth += !coord->linked(id);
     std::error_code e2;
     auto remote = c->sock.remote_endpoint(e2);
-    if (preauth >= kMaxPreauth) {
+    if (preauth_count >= kMaxPreauth) {
       c->sock.close(e2);  // too many strangers at once: shed the newest
     } else if (!e2) {
       c->sock.set_option(tcp::no_delay(true), e2);
+      c->sock.non_blocking(true, e2);  // read_control reads after a readiness wait
+      ++preauth_count;
       c->id = next_conn++;
       auto& ref = *c;
       conns[c->id] = std::move(c);
@@ -97,28 +117,82 @@ void Daemon::Impl::accept_control() {
   });
 }
 
+// Waits for readability, then reads into the shared buffer: no link holds
+// a read buffer of its own while idle.
 void Daemon::Impl::read_control(ControlConn& c) {
-  c.sock.async_read_some(asio::buffer(c.rbuf), [this, id = c.id](const std::error_code& ec, size_t n) {
+  c.sock.async_wait(tcp::socket::wait_read, [this, id = c.id](const std::error_code& ec) {
     auto it = conns.find(id);
     if (it == conns.end()) return;
     if (ec) return drop_control(id);
-    coord->on_bytes(id, {it->second->rbuf.data(), n}, *this);
+    std::error_code rec;
+    size_t n = it->second->sock.read_some(asio::buffer(control_rbuf), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) return read_control(*it->second);
+    if (rec) return drop_control(id);
+    coord->on_bytes(id, {control_rbuf.data(), n}, *this);
+    schedule_delta_flush();
     it = conns.find(id);  // the coordinator may have closed it
-    if (it != conns.end() && !it->second->close_after_flush) read_control(*it->second);
+    if (it == conns.end()) return;
+    if (it->second->preauth && coord->linked(id)) {
+      it->second->preauth = false;
+      --preauth_count;
+    }
+    if (!it->second->close_after_flush) read_control(*it->second);
+  });
+}
+
+void Daemon::Impl::schedule_delta_flush() {
+  if (!coord || delta_flush_scheduled || !coord->deltas_pending()) return;
+  delta_flush_scheduled = true;
+  auto run = [this] {
+    delta_flush_scheduled = false;
+    auto cpu = thread_cpu_time();
+    coord->flush_deltas(*this);
+    last_delta_flush = std::chrono::steady_clock::now();
+    delta_gap = std::clamp<std::chrono::steady_clock::duration>(4 * (thread_cpu_time() - cpu), kDeltaGap, kMaxDeltaGap);
+    schedule_delta_flush();  // links dropped while writing queued their departure
+  };
+  auto next = last_delta_flush + delta_gap;
+  if (std::chrono::steady_clock::now() >= next) {
+    asio::post(io, run);  // behind the input already queued: one delta for the burst
+    return;
+  }
+  delta_timer.expires_at(next);
+  delta_timer.async_wait([run](const std::error_code& ec) {
+    if (!ec) run();
   });
 }
 
 void Daemon::Impl::write(control::ConnId id, std::span<const uint8_t> bytes) {
+  write_owned(id, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+}
+
+void Daemon::Impl::write_owned(control::ConnId id, std::vector<uint8_t> bytes) {
   auto it = conns.find(id);
-  if (it == conns.end()) return;
+  if (it == conns.end() || bytes.empty()) return;
   ControlConn& c = *it->second;
-  size_t queued = 0;
-  for (auto& b : c.wq) queued += b.size();
-  if (queued + bytes.size() > kMaxQueuedPerConn) {
+  // Called from inside the coordinator, which still holds this link's
+  // state: a link that must go is dropped from the loop, not from here.
+  auto drop_later = [this, id] { asio::post(io, [this, id] { drop_control(id); }); };
+  if (c.queued + bytes.size() > kMaxQueuedPerConn) {
     log::warn("control link %llu does not read its data; dropping it", static_cast<unsigned long long>(id));
-    return drop_control(id);
+    return drop_later();
   }
-  c.wq.emplace_back(bytes.begin(), bytes.end());
+  if (!c.writing && c.wq.empty()) {
+    // The common case, a link that keeps up: straight into the socket, no
+    // queue entry and no completion handler (a broadcast does this 10,000
+    // times). The socket is non-blocking; what does not fit is queued.
+    std::error_code ec;
+    size_t n = c.sock.write_some(asio::buffer(bytes), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return drop_later();
+    if (ec) n = 0;
+    if (n == bytes.size()) {
+      if (c.close_after_flush) drop_later();
+      return;
+    }
+    c.wq_off = n;  // the rest of a megabyte map is not moved, just pointed past
+  }
+  c.queued += bytes.size();
+  c.wq.push_back(std::move(bytes));
   flush_control(c);
 }
 
@@ -126,18 +200,24 @@ void Daemon::Impl::close(control::ConnId id) {
   auto it = conns.find(id);
   if (it == conns.end()) return;
   it->second->close_after_flush = true;
-  if (it->second->wq.empty() && !it->second->writing) drop_control(id);
+  // Not dropped from here: the coordinator is still in the middle of this
+  // link's call (an error message just written straight to the socket).
+  if (it->second->wq.empty() && !it->second->writing) asio::post(io, [this, id] { drop_control(id); });
 }
 
 void Daemon::Impl::flush_control(ControlConn& c) {
   if (c.writing || c.wq.empty()) return;
   c.writing = true;
-  asio::async_write(c.sock, asio::buffer(c.wq.front()), [this, id = c.id](const std::error_code& ec, size_t) {
+  auto& front = c.wq.front();
+  asio::const_buffer buf(front.data() + c.wq_off, front.size() - c.wq_off);
+  asio::async_write(c.sock, buf, [this, id = c.id](const std::error_code& ec, size_t) {
     auto it = conns.find(id);
     if (it == conns.end()) return;
     ControlConn& c = *it->second;
     c.writing = false;
     if (ec) return drop_control(id);
+    c.queued -= c.wq.front().size();
+    c.wq_off = 0;
     c.wq.pop_front();
     if (c.wq.empty() && c.close_after_flush) return drop_control(id);
     flush_control(c);
@@ -149,9 +229,11 @@ void Daemon::Impl::drop_control(control::ConnId id) {
   if (it == conns.end()) return;
   auto conn = std::move(it->second);
   conns.erase(it);
+  if (conn->preauth) --preauth_count;
   std::error_code ignored;
   conn->sock.close(ignored);
   coord->on_disconnect(id, *this);
+  schedule_delta_flush();
   // Handlers still queued for this socket find no entry in `conns` and return.
   asio::post(io, [c = std::shared_ptr<ControlConn>(std::move(conn))] {});
 }
@@ -160,7 +242,7 @@ void Daemon::Impl::sweep_preauth() {
   auto now = std::chrono::steady_clock::now();
   std::vector<control::ConnId> stale;
   for (auto& [id, c] : conns)
-    if (!coord->linked(id) && now - c->accepted_at > kPreauthTimeout) stale.push_back(id);
+    if (c->preauth && now - c->accepted_at > kPreauthTimeout) stale.push_back(id);
   for (auto id : stale) drop_control(id);
   preauth_sweep.expires_after(2s);
   preauth_sweep.async_wait([this](const std::error_code& ec) {
@@ -173,6 +255,7 @@ void Daemon::Impl::schedule_ephemeral() {
   ephemeral_timer.async_wait([this](const std::error_code& ec) {
     if (ec || stopping) return;
     coord->expire_ephemeral(opts.coordinator->ephemeral_grace_s, *this);
+    schedule_delta_flush();
     schedule_ephemeral();
   });
 }
@@ -220,42 +303,25 @@ bool Daemon::Impl::answer_stun(std::span<const uint8_t> d, const net::Endpoint& 
 
 void Daemon::Impl::open_relay(uint16_t port) {
   CoordinatorRole& c = *opts.coordinator;
+  // Configured relays come first (nodes use the first grant); the embedded
+  // one is listed after them, or alone by default.
+  std::vector<net::Endpoint> relays = c.relays;
   try {
-    relay_socket = std::make_unique<RelaySocket>(io, port, *c.relay_secret);
-    tun::mark_socket(relay_socket->udp.fd());
-  } catch (const std::exception& e) {
-    log::warn("no relay: %s", e.what());
-    return;
-  }
-  std::vector<net::Endpoint> eps;
-  for (auto e : c.advertise) {
-    e.port = port;
-    eps.push_back(e);
-  }
-  if (!eps.empty()) coord->set_relays(*c.relay_secret, {eps.front()});
-  coord->on_removed = [this](const crypto::PublicKey& k) { relay_socket->server.revoke(k); };
-  read_relay();
-  log::info("relay listening on UDP port %u", static_cast<unsigned>(port));
-}
-
-void Daemon::Impl::read_relay() {
-  relay_socket->wait.async_wait(asio::posix::descriptor_base::wait_read, [this](const std::error_code& ec) {
-    if (ec) return;
-    RelaySocket& r = *relay_socket;
-    std::vector<relay::Server::Out> out;
-    auto now = monotonic_now();
-    int64_t unix_now = wall_clock_ns() / 1000000000;
-    for (int i = 0; i < 64; ++i) {
-      net::Endpoint from;
-      ssize_t n = r.udp.recv(r.buf, from);
-      if (n < 0) break;
-      r.server.on_datagram({r.buf.data(), static_cast<size_t>(n)}, from, now, unix_now, out);
-      for (auto& o : out) r.udp.send(o.to, o.bytes);
-      out.clear();
+    net::Endpoint listen{net::IpAddr{}, port};
+    relay_service = std::make_unique<RelayService>(io, listen, *c.relay_secret, stun_advertised(port));
+    relay_service->start();
+    tun::mark_socket(relay_service->fd());  // never into the tunnel of an exit node
+    if (!c.advertise.empty()) {
+      net::Endpoint e = c.advertise.front();
+      e.port = port;
+      relays.push_back(e);
     }
-    r.server.expire(now);
-    read_relay();
-  });
+    coord->on_removed = [this](const crypto::PublicKey& k) { relay_service->server().revoke(k); };
+    log::info("relay listening on UDP port %u", static_cast<unsigned>(port));
+  } catch (const std::exception& e) {
+    log::warn("no embedded relay: %s", e.what());
+  }
+  if (!relays.empty()) coord->set_relays(*c.relay_secret, relays);
 }
 
 // ---- local API ----
@@ -320,6 +386,7 @@ void Daemon::Impl::accept_api() {
           } catch (const std::exception& e) {  // e.g. the database refused a write
             resp = {{"error", e.what()}};
           }
+          schedule_delta_flush();  // remove and rename change the map
         }
       }
       s->out = resp.dump() + "\n";

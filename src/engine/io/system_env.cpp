@@ -1,6 +1,8 @@
 #include "engine/io/system_env.hpp"
 
 #include <chrono>
+#include <cstdlib>
+#include <string_view>
 
 namespace ovl::io {
 
@@ -24,6 +26,22 @@ wg::DeviceEnv system_device_env() {
   env.rng = &system_rng();
   env.wall_ns = [] { return wall_clock_ns(); };
   return env;
+}
+
+Offloads offloads_from_env() {
+  const char* v = std::getenv("OVL_OFFLOAD");
+  if (!v || std::string_view(v) == "on" || !*v) return {};
+  std::string_view s(v);
+  auto has = [&](std::string_view w) {
+    for (size_t pos = 0; pos <= s.size();) {
+      size_t end = s.find(',', pos);
+      if (end == std::string_view::npos) end = s.size();
+      if (s.substr(pos, end - pos) == w) return true;
+      pos = end + 1;
+    }
+    return false;
+  };
+  return {has("tso"), has("gso"), has("gro"), has("mt")};
 }
 
 }  // namespace ovl::io

@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <unistd.h>
+
+#include <array>
 
 #include <cstring>
 #include <string>
@@ -23,9 +26,19 @@ void grow_buffers(int fd) {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 }
 
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+// Room for one int-sized control message (UDP_SEGMENT / UDP_GRO).
+constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(int));
+
 }  // namespace
 
-UdpSocket::UdpSocket(uint16_t port) {
+UdpSocket::UdpSocket(uint16_t port, std::optional<net::IpAddr> bind_ip) {
   fd_ = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   v6_ = fd_ >= 0;
   if (fd_ < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT))
@@ -41,7 +54,10 @@ UdpSocket::UdpSocket(uint16_t port) {
     grow_buffers(fd_);
     sockaddr_storage ss{};
     socklen_t len;
-    if (v6_) {
+    if (bind_ip) {
+      len = to_sockaddr({*bind_ip, port}, v6_, ss);
+      if (!len) err = EAFNOSUPPORT;
+    } else if (v6_) {
       auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
       s6->sin6_family = AF_INET6;
       s6->sin6_addr = in6addr_any;
@@ -54,7 +70,8 @@ UdpSocket::UdpSocket(uint16_t port) {
       s4->sin_port = htons(port);
       len = sizeof *s4;
     }
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    if (err) {
+    } else if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
       err = errno;
     } else {
       len = sizeof ss;
@@ -65,11 +82,23 @@ UdpSocket::UdpSocket(uint16_t port) {
   if (err) {
     ::close(fd_);
     throw std::system_error(err, std::generic_category(),
-                            port ? "cannot bind UDP port " + std::to_string(port) : "cannot bind a UDP port");
+                            bind_ip ? "cannot bind UDP " + net::Endpoint{*bind_ip, port}.str()
+                            : port  ? "cannot bind UDP port " + std::to_string(port)
+                                    : "cannot bind a UDP port");
   }
 }
 
 UdpSocket::~UdpSocket() { ::close(fd_); }
+
+void UdpSocket::enable_offloads(bool gso, bool gro) noexcept {
+  // Both are optional: kernels before 4.18 (GSO) / 5.0 (GRO) say no, and
+  // datagrams then go one by one.
+  int seg = 0;
+  socklen_t sl = sizeof seg;
+  gso_ = gso && ::getsockopt(fd_, IPPROTO_UDP, UDP_SEGMENT, &seg, &sl) == 0;
+  int on = gro ? 1 : 0;
+  gro_ = ::setsockopt(fd_, IPPROTO_UDP, UDP_GRO, &on, sizeof on) == 0 && gro;
+}
 
 ssize_t UdpSocket::recv(std::span<uint8_t> buf, net::Endpoint& from) noexcept {
   sockaddr_storage ss;
@@ -87,6 +116,84 @@ ssize_t UdpSocket::send(const net::Endpoint& to, std::span<const uint8_t> datagr
   ssize_t n = ::sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
                        reinterpret_cast<sockaddr*>(&ss), len);
   return n < 0 ? -errno : n;
+}
+
+int UdpSocket::recv_batch(RxMsg* msgs, int n) noexcept {
+  if (n > kMaxBatch) n = kMaxBatch;
+  std::array<mmsghdr, kMaxBatch> mh;
+  std::array<iovec, kMaxBatch> iov;
+  std::array<sockaddr_storage, kMaxBatch> sa;
+  alignas(cmsghdr) std::array<std::array<uint8_t, kCmsgSpace>, kMaxBatch> ctl;
+  for (int i = 0; i < n; ++i) {
+    iov[i] = {msgs[i].buf.data(), msgs[i].buf.size()};
+    mh[i] = {};
+    mh[i].msg_hdr.msg_name = &sa[i];
+    mh[i].msg_hdr.msg_namelen = sizeof sa[i];
+    mh[i].msg_hdr.msg_iov = &iov[i];
+    mh[i].msg_hdr.msg_iovlen = 1;
+    if (gro_) {
+      mh[i].msg_hdr.msg_control = ctl[i].data();
+      mh[i].msg_hdr.msg_controllen = kCmsgSpace;
+    }
+  }
+  int got = ::recvmmsg(fd_, mh.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+  if (got < 0) return -errno;
+  for (int i = 0; i < got; ++i) {
+    RxMsg& m = msgs[i];
+    m.len = mh[i].msg_len;
+    m.truncated = mh[i].msg_hdr.msg_flags & MSG_TRUNC;
+    m.segment = 0;
+    m.from = from_sockaddr(sa[i]);
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh[i].msg_hdr); gro_ && c; c = CMSG_NXTHDR(&mh[i].msg_hdr, c)) {
+      if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
+        int seg;
+        std::memcpy(&seg, CMSG_DATA(c), sizeof seg);
+        if (seg > 0 && static_cast<size_t>(seg) < m.len) m.segment = static_cast<uint16_t>(seg);
+      }
+    }
+  }
+  return got;
+}
+
+int UdpSocket::send_batch(const TxMsg* msgs, int n) noexcept {
+  if (n > kMaxBatch) n = kMaxBatch;
+  std::array<mmsghdr, kMaxBatch> mh;
+  std::array<iovec, kMaxBatch> iov;
+  std::array<sockaddr_storage, kMaxBatch> sa;
+  alignas(cmsghdr) std::array<std::array<uint8_t, kCmsgSpace>, kMaxBatch> ctl;
+  int k = 0;
+  for (; k < n; ++k) {
+    const TxMsg& m = msgs[k];
+    socklen_t len = to_sockaddr(m.to, v6_, sa[k]);
+    if (!len) break;  // an IPv6 peer on an IPv4-only socket: stop before it
+    iov[k] = {const_cast<uint8_t*>(m.data), m.len};
+    mh[k] = {};
+    mh[k].msg_hdr.msg_name = &sa[k];
+    mh[k].msg_hdr.msg_namelen = len;
+    mh[k].msg_hdr.msg_iov = &iov[k];
+    mh[k].msg_hdr.msg_iovlen = 1;
+    if (m.segment && m.segment < m.len) {
+      mh[k].msg_hdr.msg_control = ctl[k].data();
+      mh[k].msg_hdr.msg_controllen = kCmsgSpace;
+      cmsghdr* c = CMSG_FIRSTHDR(&mh[k].msg_hdr);
+      c->cmsg_level = IPPROTO_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = m.segment;
+      std::memcpy(CMSG_DATA(c), &seg, sizeof seg);
+    }
+  }
+  if (k == 0) return n ? -EAFNOSUPPORT : 0;
+  int sent = ::sendmmsg(fd_, mh.data(), static_cast<unsigned>(k), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent < 0) {
+    int e = errno;
+    // EIO: the route's device cannot checksum-offload UDP; EINVAL and
+    // friends: GSO is not usable here. Either way the datagrams go out one
+    // by one from now on.
+    if (msgs[0].segment && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP)) gso_ = false;
+    return -e;
+  }
+  return sent;
 }
 
 socklen_t to_sockaddr(const net::Endpoint& ep, bool v6_socket, sockaddr_storage& out) noexcept {

@@ -19,7 +19,12 @@ PathSelector::Action PathSelector::decide(const crypto::PublicKey& peer, const O
   s.rx = o.rx_bytes;
   s.tx = o.tx_bytes;
 
+  if (o.direct_alive && !o.on_best) {
+    s.reason.clear();
+    return Action::use_direct;
+  }
   if (o.on_relay) {
+    if (!o.relay_reason.empty()) s.reason = o.relay_reason;
     if (o.have_direct && now - s.last_probe >= kProbeEvery) {
       s.last_probe = now;
       return Action::probe_direct;
@@ -27,12 +32,17 @@ PathSelector::Action PathSelector::decide(const crypto::PublicKey& peer, const O
     return Action::none;
   }
   if (!o.relay_ready) return Action::none;
-  if (!o.session && now - s.since >= kDirectGrace) {
-    s.reason = "direct probes unanswered";
+  if (o.direct_lost) {
+    s.reason = "direct path stopped answering";
     s.last_probe = now;
     return Action::use_relay;
   }
-  if (o.session && o.tx_bytes - s.tx_at_rx > kBusyBytes && now - s.rx_changed >= kLostAfter) {
+  if (!o.session && !o.direct_alive && now - s.since >= kDirectGrace) {
+    s.reason = o.relay_reason.empty() ? "direct probes unanswered" : o.relay_reason;
+    s.last_probe = now;
+    return Action::use_relay;
+  }
+  if (o.session && !o.direct_alive && o.tx_bytes - s.tx_at_rx > kBusyBytes && now - s.rx_changed >= kLostAfter) {
     s.reason = "direct path stopped answering";
     s.last_probe = now;
     return Action::use_relay;

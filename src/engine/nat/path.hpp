@@ -1,11 +1,15 @@
 // Per-peer path choice between a direct UDP path and a relay, sans-IO.
 //
-// The WireGuard session itself is the probe: a direct path works when a
-// handshake over it completes and traffic comes back. The selector watches
-// each peer (fed once a second) and says what to do:
-//   - no session over the direct candidate for kDirectGrace  -> use the relay
-//   - a direct session whose replies stopped for kLostAfter  -> use the relay
-//   - on the relay, every kProbeEvery                        -> probe direct
+// Two sources tell whether a direct path works: disco (nat::Prober: pings
+// and pongs on every candidate, with RTTs) and the WireGuard session itself
+// (for peers that do not answer disco, e.g. stock WireGuard). The selector
+// watches each peer (fed once a second) and says what to do:
+//   - a direct path answers disco and the device is not on it -> use it
+//     (relay -> direct as soon as a pong arrives; or a better direct path)
+//   - the disco path in use went silent (Prober::kAliveFor)    -> use the relay
+//   - no session and no disco answer for kDirectGrace          -> use the relay
+//   - a direct session whose replies stopped for kLostAfter    -> use the relay
+//   - on the relay, every kProbeEvery                          -> probe direct
 // A probe is a handshake initiation to the direct candidate; if the peer
 // answers from there, roaming moves the session to the direct path by itself.
 #pragma once
@@ -33,8 +37,14 @@ class PathSelector {
     uint64_t rx_bytes = 0, tx_bytes = 0;
     bool have_direct = false;   // a direct candidate is known
     bool relay_ready = false;   // a relay is configured and accepted us
+    bool direct_alive = false;  // disco: a direct path answers now
+    bool on_best = false;       // the device already uses that path
+    bool direct_lost = false;   // disco: a direct path answered before, none does now
+    // Why no direct path works, when the caller knows better than "direct
+    // probes unanswered" (NAT types, no UDP); kept up to date while relayed.
+    std::string relay_reason;
   };
-  enum class Action { none, use_relay, probe_direct };
+  enum class Action { none, use_relay, probe_direct, use_direct };
 
   Action decide(const crypto::PublicKey& peer, const Observation& o, Time now);
   // Why the peer is relayed (for `ovl status`), or "" when it is not.

@@ -9,7 +9,10 @@
 // into datagrams "from" the sender's virtual endpoint.
 //
 // The relay lease (ALLOCATE with the coordinator's grant) is renewed every
-// kRenewEvery, which also keeps the NAT mapping toward the relay open.
+// kRenewEvery, which also keeps the NAT mapping toward the relay open. Each
+// ALLOCATE echoes the relay's last CHALLENGE cookie for our address and is
+// proved with our private key (credential.hpp); a CHALLENGE with a new
+// cookie (first contact, our NAT mapping changed) is answered at once.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -29,10 +32,13 @@ bool is_virtual_endpoint(const net::Endpoint& ep);
 class Client {
  public:
   using Time = std::chrono::nanoseconds;
-  static constexpr Time kRenewEvery = std::chrono::seconds(20);
+  // A restarted relay has forgotten every lease and cannot tell the peers
+  // that do not send: the renewal period bounds how long they stay
+  // unreachable (and keeps NAT mappings toward the relay open).
+  static constexpr Time kRenewEvery = std::chrono::seconds(10);
   static constexpr Time kRetryEvery = std::chrono::seconds(2);
 
-  explicit Client(const crypto::PublicKey& self) : self_(self) {}
+  explicit Client(const crypto::SecretKey& self);
 
   // Use this relay grant (from the coordinator's welcome). A new grant
   // re-allocates at once.
@@ -47,13 +53,16 @@ class Client {
 
   // A relay message arrived on our port from `from`. For DATA from the relay,
   // returns the inner datagram and sets `src_virtual`; otherwise handles
-  // ALLOCATED/REFUSED and returns an empty span.
+  // ALLOCATED/REFUSED/CHALLENGE and returns an empty span (an ALLOCATE may
+  // then be due at once: next_deadline() <= now).
   std::span<const uint8_t> on_message(std::span<const uint8_t> d, const net::Endpoint& from, Time now,
                                       net::Endpoint& src_virtual);
 
-  // The virtual endpoint for a peer (stable for the life of this Client).
-  net::Endpoint endpoint_for(const crypto::PublicKey& peer);
-  std::optional<crypto::PublicKey> peer_for(const net::Endpoint& virtual_ep) const;
+  // The virtual endpoint for a peer (stable for the life of this Client);
+  // relay messages name peers by node id (protocol.hpp).
+  net::Endpoint endpoint_for(const crypto::PublicKey& peer) { return endpoint_for(node_id(peer)); }
+  net::Endpoint endpoint_for(const NodeId& peer);
+  std::optional<NodeId> peer_for(const net::Endpoint& virtual_ep) const;
   // Wraps `payload` for the peer behind `virtual_ep` as a SEND into `out`
   // (which needs kForwardHeaderSize + payload bytes); returns its size, or 0
   // when the endpoint is unknown or no relay is ready.
@@ -62,13 +71,17 @@ class Client {
   const char* last_refusal() const { return refusal_; }
 
  private:
+  crypto::SecretKey self_private_;
   crypto::PublicKey self_;
   std::optional<control::RelayGrant> grant_;
+  crypto::SecretKey proof_key_;  // shared with the grant's relay
+  bool can_prove_ = false;       // the grant names a usable relay key
+  Cookie cookie_{};              // the relay's last challenge to us
   bool allocated_ = false;
   Time next_{0};
   const char* refusal_ = "";
-  std::map<crypto::PublicKey, uint32_t> ids_;
-  std::map<uint32_t, crypto::PublicKey> keys_;
+  std::map<NodeId, uint32_t> ids_;
+  std::map<uint32_t, NodeId> keys_;
 };
 
 }  // namespace ovl::relay

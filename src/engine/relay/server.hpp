@@ -1,25 +1,35 @@
 // Relay server state (sans-IO): forwards opaque WireGuard datagrams between
-// nodes that proved enrolment with a coordinator-minted credential
-// (credential.hpp). Time (monotonic `now`, wall-clock `now_unix`) and the
-// relay secret are passed in; nothing here touches a socket or a clock.
+// nodes that proved enrolment with a coordinator-minted credential and
+// possession of their private key (credential.hpp). Time (monotonic `now`,
+// wall-clock `now_unix`) and the relay secret are passed in; nothing here
+// touches a socket or a clock.
 //
 // Contract:
 //  * ALLOCATE with a valid credential (expires_unix > now_unix) for a key not
-//    revoked binds key -> source endpoint (a later ALLOCATE from elsewhere
-//    moves it: the node roamed; an endpoint holds one key, so a new key on
-//    an endpoint evicts the old one) and answers ALLOCATED (13 bytes).
-//    Otherwise REFUSED 1 (bad), 2 (expired) or 4 (revoked), 6 bytes.
+//    revoked, else REFUSED 1 (bad), 2 (expired) or 4 (revoked), 6 bytes.
+//    With a valid credential but a cookie not made for this source address
+//    (in this or the previous kCookieBucket): CHALLENGE (21 bytes) carrying
+//    the right one. With the right cookie but a proof not made with the
+//    node's key: REFUSED 6. Otherwise it binds key -> source endpoint (a
+//    later ALLOCATE from elsewhere moves it: the node roamed; an endpoint
+//    holds one key, so a new key on an endpoint evicts the old one) and
+//    answers ALLOCATED (13 bytes).
 //  * SEND: the sender is whoever holds the allocation for the source
-//    endpoint; none -> REFUSED 3. The destination must be allocated, else the
-//    datagram is dropped silently. Forwarded as DATA carrying the sender's
-//    key. A sender whose credential has expired since it allocated loses the
+//    endpoint; none -> REFUSED 3. The destination (a node id, protocol.hpp)
+//    must be allocated, else the datagram is dropped silently. Forwarded as
+//    DATA carrying the sender's id. A key whose id another allocated key
+//    holds cannot allocate (dropped, counted as `id_taken`). A sender whose credential has expired since it allocated loses the
 //    allocation and gets REFUSED 2 (it should re-allocate with a fresh one).
 //  * Per-sender token bucket over SEND bytes; over budget -> dropped and
 //    counted, with at most one REFUSED 5 per second per sender.
 //  * Malformed datagrams and relay->client types are dropped and counted as
 //    `bad`, never answered. The only bytes ever sent to a source that has not
-//    authenticated are 6-byte REFUSED replies to >= 38-byte requests, so no
-//    source gets more bytes than it sent (no amplification).
+//    authenticated are 6-byte REFUSED replies to >= 38-byte requests and
+//    21-byte CHALLENGEs to 125-byte ALLOCATEs, so no source gets more bytes
+//    than it sent (no amplification).
+//  * The packet path allocates nothing: every answer, and every forward, is
+//    written over the received datagram (SEND and DATA headers have the same
+//    size), so a batch of receive buffers is also the batch to send.
 //  * Bounded memory: at most max_nodes allocations (an ALLOCATE for a new key
 //    beyond that is dropped, counted as `full`); expire() forgets idle ones.
 //    Nothing is stored for unauthenticated sources.
@@ -56,18 +66,13 @@ class Server {
   explicit Server(RelaySecret secret, Options opts = {});
   ~Server();
 
-  // One datagram handed to the caller: send `bytes` to `to`. Each forward
-  // allocates its own vector for now; a batched, buffer-reusing variant can
-  // replace this when the relay's packet path is optimised.
-  struct Out {
-    net::Endpoint to;
-    std::vector<uint8_t> bytes;
-  };
-
-  // One datagram from `from`; replies and forwards are appended to `out`.
-  // Never throws on any input (bar allocation failure).
-  void on_datagram(std::span<const uint8_t> d, const net::Endpoint& from, Time now, int64_t now_unix,
-                   std::vector<Out>& out);
+  // One datagram `d` from `from`. At most one datagram results (a reply to
+  // `from` or a forward): it is written over the start of `d`, its
+  // destination into `to`, and its length (<= d.size()) returned; 0 means
+  // nothing to send. Never throws and never allocates, except that the
+  // first ALLOCATE of a key adds it to the tables.
+  size_t on_datagram(std::span<uint8_t> d, const net::Endpoint& from, Time now, int64_t now_unix,
+                     net::Endpoint& to);
 
   // The node was removed from the network: drop its allocation now and
   // refuse its ALLOCATEs (REFUSED 4) until unrevoke().
@@ -87,12 +92,17 @@ class Server {
     uint64_t bad = 0;             // malformed or unexpected datagrams, never answered
     uint64_t no_destination = 0;  // SENDs to a key with no allocation (or to the sender itself)
     uint64_t full = 0;            // ALLOCATEs dropped because max_nodes was reached
+    uint64_t challenged = 0;      // CHALLENGEs sent (ALLOCATEs without this address's cookie)
+    uint64_t id_taken = 0;        // ALLOCATEs dropped: another key has the same node id
   };
   const Counters& counters() const { return counters_; }
 
  private:
   struct KeyHash {
     size_t operator()(const crypto::PublicKey& k) const;
+  };
+  struct IdHash {
+    size_t operator()(const NodeId& id) const;
   };
   struct EndpointHash {
     size_t operator()(const net::Endpoint& e) const;
@@ -107,20 +117,27 @@ class Server {
     bool refused_rate_once = false;
   };
 
-  void on_allocate(std::span<const uint8_t> d, const net::Endpoint& from, Time now, int64_t now_unix,
-                   std::vector<Out>& out);
-  void on_send(std::span<const uint8_t> d, const net::Endpoint& from, Time now, int64_t now_unix,
-               std::vector<Out>& out);
-  void refuse(const net::Endpoint& to, RefuseReason why, std::vector<Out>& out);
+  size_t on_allocate(std::span<uint8_t> d, const net::Endpoint& from, Time now, int64_t now_unix, net::Endpoint& to);
+  size_t on_send(std::span<uint8_t> d, const net::Endpoint& from, Time now, int64_t now_unix, net::Endpoint& to);
+  size_t refuse(std::span<uint8_t> d, RefuseReason why);
+  bool cookie_ok(const Cookie& c, const net::Endpoint& from, Time now) const;
+  const crypto::SecretKey* proof_key_for(const crypto::PublicKey& node);
   bool take_tokens(Allocation& a, size_t bytes, Time now);
   void erase(const crypto::PublicKey& node);
+  void forget(std::unordered_map<crypto::PublicKey, Allocation, KeyHash>::iterator it);  // from all three tables
 
   RelaySecret secret_;
+  crypto::SecretKey relay_key_;   // X25519, derived from the secret
+  crypto::SecretKey cookie_key_;  // derived from the secret
   Options opts_;
   uint64_t burst_scaled_ = 0;
   std::unordered_map<crypto::PublicKey, Allocation, KeyHash> by_key_;
   std::unordered_map<net::Endpoint, crypto::PublicKey, EndpointHash> by_ep_;
+  std::unordered_map<NodeId, crypto::PublicKey, IdHash> by_id_;  // node id -> key, for every allocation
   std::unordered_set<crypto::PublicKey, KeyHash> revoked_;
+  // DH results per node key (only keys with a genuine credential get here),
+  // so renewals and a flood of proofed ALLOCATEs cost no X25519 each.
+  std::unordered_map<crypto::PublicKey, crypto::SecretKey, KeyHash> proof_keys_;
   Time last_full_sweep_{0};
   bool swept_once_ = false;
   Counters counters_;

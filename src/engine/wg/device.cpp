@@ -10,6 +10,11 @@ namespace ovl::wg {
 
 bool is_wireguard_message(std::span<const uint8_t> d) { return message_type(d).has_value(); }
 
+void Output::send_transport(const net::Endpoint& to, Keypair& kp, uint64_t counter, uint8_t* pkt, size_t len) {
+  size_t n = seal_transport(kp, counter, pkt, len);
+  send_udp(to, {pkt - kTransportHeaderSize, n});
+}
+
 Device::Device(const crypto::SecretKey& private_key, DeviceEnv env, DeviceOptions opts)
     : impl_(std::make_unique<Impl>()) {
   impl_->self.private_key = private_key;
@@ -365,25 +370,61 @@ void Device::Impl::on_cookie_reply(std::span<uint8_t> dg, Time now) {
   log::debug("cookie received from %s: under load", crypto::to_base64(it->second.peer->cfg.public_key).c_str());
 }
 
-void Device::Impl::on_transport(std::span<uint8_t> dg, const net::Endpoint& from, Time now, Output& out) {
-  uint32_t receiver = get_le32(dg.data() + 4);
-  auto it = index.find(receiver);
-  if (it == index.end() || it->second.kp == nullptr) {
-    ++counters.rx_invalid;
+// The session a transport message is for, if it is still receiving.
+Keypair* Device::Impl::live_keypair(std::span<const uint8_t> dg, Time now, Peer** peer) const {
+  auto it = index.find(get_le32(dg.data() + 4));
+  if (it == index.end() || it->second.kp == nullptr || it->second.kp->recv_expired(now)) return nullptr;
+  if (peer) *peer = it->second.peer;
+  return it->second.kp;
+}
+
+bool Device::transport_recv_key(std::span<const uint8_t> dg, Time now, crypto::SecretKey& key) const {
+  if (message_type(dg) != MsgType::transport) return false;
+  const Keypair* kp = impl_->live_keypair(dg, now);
+  if (!kp) return false;
+  key = kp->recv_key;
+  return true;
+}
+
+void Device::on_opened_transport(std::span<uint8_t> dg, const crypto::SecretKey& key, bool authentic,
+                                 const net::Endpoint& from, Time now, Output& out) {
+  Impl& d = *impl_;
+  Peer* p = nullptr;
+  Keypair* kp = d.live_keypair(dg, now, &p);
+  // Decrypted with another session's key (this one was replaced meanwhile):
+  // the ciphertext is gone, so it is dropped like any stale message.
+  if (!kp || !authentic || !crypto::ct_equal(kp->recv_key.b, key.b)) {
+    ++d.counters.rx_invalid;
     return;
   }
-  Peer& p = *it->second.peer;
-  Keypair& kp = *it->second.kp;
-  if (kp.recv_expired(now)) {
+  std::span<uint8_t> plain;
+  if (accept_opened(*kp, dg, plain) != OpenResult::ok) {
+    ++d.counters.rx_replayed;
+    return;
+  }
+  d.after_open(*p, *kp, dg, plain, from, now, out);
+}
+
+void Device::Impl::on_transport(std::span<uint8_t> dg, const net::Endpoint& from, Time now, Output& out) {
+  Peer* pp = nullptr;
+  Keypair* kpp = live_keypair(dg, now, &pp);
+  if (!kpp) {
     ++counters.rx_invalid;
     return;
   }
   std::span<uint8_t> plain;
-  switch (open_transport(kp, dg, plain)) {
+  switch (open_transport(*kpp, dg, plain)) {
     case OpenResult::bad_auth: ++counters.rx_invalid; return;
     case OpenResult::replayed: ++counters.rx_replayed; return;
     case OpenResult::ok: break;
   }
+  after_open(*pp, *kpp, dg, plain, from, now, out);
+}
+
+// Everything after a transport message authenticated and passed the replay
+// window.
+void Device::Impl::after_open(Peer& p, Keypair& kp, std::span<uint8_t> dg, std::span<uint8_t> plain,
+                              const net::Endpoint& from, Time now, Output& out) {
   if (p.next.get() == &kp) {
     // First packet on the responder's new session: it is confirmed.
     drop_keypair(p.previous);

@@ -58,11 +58,20 @@ struct DeviceCounters {
   uint64_t handshakes_rate_limited = 0;
 };
 
+struct Keypair;
+
 class Output {
  public:
   virtual ~Output() = default;
   virtual void send_udp(const net::Endpoint& to, std::span<const uint8_t> datagram) = 0;
   virtual void write_tun(std::span<const uint8_t> packet) = 0;
+  // A transport message to `to` for the packet [pkt, pkt+len) (on_tun's
+  // buffer contract), counter already taken from `kp`. The default seals it
+  // in place now and calls send_udp. A host may instead copy kp's send key
+  // and remote index and seal later (seal_transport in keypair.hpp), e.g. a
+  // whole batch on several threads, as long as it does so before sending;
+  // `kp` itself is only valid during this call.
+  virtual void send_transport(const net::Endpoint& to, Keypair& kp, uint64_t counter, uint8_t* pkt, size_t len);
 };
 
 struct DeviceEnv {
@@ -97,6 +106,17 @@ class Device {
 
   // A datagram arrived on the WireGuard port from `from`.
   void on_udp(std::span<uint8_t> dgram, const net::Endpoint& from, Time now, Output& out);
+  // Parallel decryption, in two steps. transport_recv_key: if `dgram` is a
+  // transport message for a live session, copies that session's receive key
+  // (the host then runs decrypt_transport on it, on any thread). Then, in
+  // arrival order, on_opened_transport takes the message decrypted in place
+  // with `key` (`authentic`: whether decrypt_transport succeeded) and does
+  // everything on_udp would after decryption: replay window, session
+  // confirmation, roaming, timers, allowed-IPs check, write_tun. A message
+  // whose session changed in between is dropped, as on_udp would drop it.
+  bool transport_recv_key(std::span<const uint8_t> dgram, Time now, crypto::SecretKey& key) const;
+  void on_opened_transport(std::span<uint8_t> dgram, const crypto::SecretKey& key, bool authentic,
+                           const net::Endpoint& from, Time now, Output& out);
   // An IP packet was read from TUN (see the buffer contract above).
   void on_tun(std::span<uint8_t> pkt, Time now, Output& out);
   // Sends a handshake initiation to `to` without changing the peer's

@@ -54,6 +54,9 @@ struct Device::Impl {
   void on_response(std::span<uint8_t> d, const net::Endpoint& from, Time now, Output& out);
   void on_cookie_reply(std::span<uint8_t> d, Time now);
   void on_transport(std::span<uint8_t> d, const net::Endpoint& from, Time now, Output& out);
+  void after_open(Peer& p, Keypair& kp, std::span<uint8_t> d, std::span<uint8_t> plain, const net::Endpoint& from,
+                  Time now, Output& out);
+  Keypair* live_keypair(std::span<const uint8_t> d, Time now, Peer** peer = nullptr) const;
   bool under_load(Time now);
   uint32_t new_index(Peer& p, Keypair* kp);
   void install_keypair(Peer& p, std::unique_ptr<Keypair> kp);

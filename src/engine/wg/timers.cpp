@@ -82,9 +82,8 @@ void Device::Impl::send_packet(Peer& p, Keypair& kp, uint8_t* pkt, size_t len, T
     send_initiation(p, now, false, out);
     return;
   }
-  size_t n = seal_transport(kp, counter, pkt, len);
-  out.send_udp(*p.cfg.endpoint, {pkt - kTransportHeaderSize, n});
-  p.tx_bytes += n;
+  out.send_transport(*p.cfg.endpoint, kp, counter, pkt, len);
+  p.tx_bytes += kTransportHeaderSize + padded_len(len) + kTagSize;
   timers_traversal(p, now);
   timers_any_authenticated_sent(p);
   if (len) timers_data_sent(p, now);
