@@ -4,20 +4,21 @@
 # ~/.bashrc. Self-contained: does not need the bash-completion package.
 # Kept in step with the CLI by tests/cli/test_docs_in_step.sh.
 
-_ovl_commands="genkey pubkey tunnel up coordinator join relay status nodes invite remove rename group policy down config ping netcheck"
+_ovl_commands="genkey pubkey tunnel up coordinator join relay status nodes invite remove rename group policy down config ping netcheck route set"
 _ovl_invite_commands="list revoke"
+_ovl_route_commands="advertise withdraw approve unapprove list"
 _ovl_config_commands="show"
 _ovl_group_commands="add remove list"
 _ovl_policy_commands="add list rm"
 _ovl_global_opts="--state-dir --config -v --verbose --json --version -h --help"
 # Options that take a value (the next word is not a command).
-_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --listen --secret-file --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns"
+_ovl_value_opts="--state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --listen --secret-file --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns --exit-node"
 
 # Options of each command ("invite list" and "invite revoke" for the nested ones).
 _ovl_command_opts() {
   case "$1" in
     tunnel) echo "-i --interface" ;;
-    up) echo "--network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --name -i --interface --dns" ;;
+    up) echo "--network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --name -i --interface --dns --advertise-exit-node --exit-node" ;;
     coordinator) echo "--network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file" ;;
     relay) echo "--listen --secret-file" ;;
     join) echo "--name -i --interface --listen-port --dns --no-start" ;;
@@ -28,6 +29,8 @@ _ovl_command_opts() {
     policy | "policy list" | "policy rm") echo "" ;;
     "policy add") echo "--from --to --proto --ports" ;;
     ping) echo "-c --count --until-direct --timeout" ;;
+    route | "route advertise" | "route withdraw" | "route approve" | "route unapprove" | "route list") echo "" ;;
+    set) echo "--exit-node" ;;
     genkey | pubkey | status | nodes | remove | rename | down | netcheck) echo "" ;;
   esac
 }
@@ -55,6 +58,8 @@ _ovl() {
     elif [[ $cmd == invite && -z $sub && " $_ovl_invite_commands " == *" $w "* ]]; then
       sub=$w
     elif [[ $cmd == config && -z $sub && " $_ovl_config_commands " == *" $w "* ]]; then
+      sub=$w
+    elif [[ $cmd == route && -z $sub && " $_ovl_route_commands " == *" $w "* ]]; then
       sub=$w
     elif [[ $cmd == group && -z $sub && " $_ovl_group_commands " == *" $w "* ]]; then
       sub=$w
@@ -92,6 +97,10 @@ _ovl() {
     -i | --interface | --network | --cidr | --listen-port | --advertise-endpoint | --relay | --listen | --name | --uses | --group | -c | --count | --timeout | --from | --to | --ports)
       return 0
       ;;
+    --exit-node)
+      mapfile -t COMPREPLY < <(compgen -W "none" -- "$cur")
+      return 0
+      ;;
   esac
   if [[ $cur == --state-dir=* ]]; then
     compopt -o filenames 2>/dev/null
@@ -123,6 +132,9 @@ _ovl() {
       ;;
     config)
       [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_config_commands" -- "$cur")
+      ;;
+    route)
+      [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_route_commands" -- "$cur")
       ;;
     group)
       [[ -z $sub ]] && mapfile -t COMPREPLY < <(compgen -W "$_ovl_group_commands" -- "$cur")

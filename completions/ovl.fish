@@ -18,7 +18,7 @@ function __ovl_command
             continue
         end
         switch $t
-            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --listen --secret-file --name --uses --expires --group --from --to --proto --ports --dns
+            case --state-dir --config -i --interface --network --cidr --listen-port --advertise-endpoint --relay --relay-secret-file --listen --secret-file --name --uses --expires --group -c --count --timeout --from --to --proto --ports --dns --exit-node
                 set skip 1
                 continue
             case '-*'
@@ -30,6 +30,8 @@ function __ovl_command
             set cmd invite $t
         else if test "$cmd" = config; and contains -- $t show
             set cmd config $t
+        else if test "$cmd" = route; and contains -- $t advertise withdraw approve unapprove list
+            set cmd route $t
         else if test "$cmd" = group; and contains -- $t add remove list
             set cmd group $t
         else if test "$cmd" = policy; and contains -- $t add list rm
@@ -74,6 +76,8 @@ complete -c ovl -n '__ovl_using' -a down -d 'stop the local ovl daemon'
 complete -c ovl -n '__ovl_using' -a config -d 'the configuration file and flags'
 complete -c ovl -n '__ovl_using' -a ping -d 'ping a peer over the overlay and say which path answered'
 complete -c ovl -n '__ovl_using' -a netcheck -d 'UDP reachability, public address, NAT mapping, relays'
+complete -c ovl -n '__ovl_using' -a route -d 'subnet routes: advertise on a node, approve on the coordinator'
+complete -c ovl -n '__ovl_using' -a set -d 'change a setting of the running node'
 
 # ovl tunnel [-i IFACE] FILE
 complete -c ovl -n '__ovl_using tunnel' -F -d 'wg-quick style config file'
@@ -88,6 +92,8 @@ complete -c ovl -n '__ovl_using up' -l relay -x -d 'a standalone relay the map l
 complete -c ovl -n '__ovl_using up' -l relay-secret-file -r -F -d 'secret shared with the relays (default: STATE_DIR/relay.key)'
 complete -c ovl -n '__ovl_using up' -l name -x -d "this node's name (default: the hostname)"
 complete -c ovl -n '__ovl_using up' -s i -l interface -x -d 'TUN device name (default: ovl0)'
+complete -c ovl -n '__ovl_using up' -l advertise-exit-node -d 'offer this node as an exit node (needs approval)'
+complete -c ovl -n '__ovl_using up' -l exit-node -x -a none -d 'send internet traffic through this node (none = off)'
 complete -c ovl -n '__ovl_using up' -l dns -x -a 'auto resolv.conf resolved off' -d 'how the host resolves NETWORK.ovl names (default: auto)'
 
 # ovl coordinator
@@ -124,6 +130,15 @@ complete -c ovl -n '__ovl_using ping' -s c -l count -x -d 'how many pings (defau
 complete -c ovl -n '__ovl_using ping' -l until-direct -d 'stop at the first answer over a direct path'
 complete -c ovl -n '__ovl_using ping' -l timeout -x -d 'seconds to wait for each answer (default: 2)'
 
+# ovl route advertise|withdraw CIDR | approve|unapprove NODE CIDR | list
+complete -c ovl -n '__ovl_using route' -a advertise -d 'offer a subnet behind this node'
+complete -c ovl -n '__ovl_using route' -a withdraw -d 'stop offering a subnet'
+complete -c ovl -n '__ovl_using route' -a approve -d 'let a node route an advertised subnet (on the coordinator)'
+complete -c ovl -n '__ovl_using route' -a unapprove -d 'take an approval back (on the coordinator)'
+complete -c ovl -n '__ovl_using route' -a list -d 'advertised and approved routes'
+
+# ovl set --exit-node NODE|none
+complete -c ovl -n '__ovl_using set' -l exit-node -x -a none -d 'send internet traffic through this node (none = off)'
 # ovl group add|remove NODE GROUP | ovl group list
 complete -c ovl -n '__ovl_using group' -a add -d 'add a node to a group'
 complete -c ovl -n '__ovl_using group' -a remove -d 'remove a node from a group'
@@ -142,5 +157,7 @@ complete -c ovl -n '__ovl_using policy add' -l ports -x -d 'destination ports, e
 complete -c ovl -n '__ovl_using config' -a show -d 'print the effective settings and where each comes from'
 
 # status, nodes, invite list, invite revoke ID, remove NODE, rename NODE NEW_NAME,
+# down, genkey, pubkey, netcheck, config show and the route subcommands take only
+# the global options.
 # group add|remove|list, policy list, policy rm NAME, down, genkey, pubkey,
 # netcheck and config show take only the global options.

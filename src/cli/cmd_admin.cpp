@@ -72,6 +72,18 @@ int cmd_status(const GlobalOptions& g) {
   std::printf("network %s %s · this node: %s %s%s · control link %s\n", s["network"].get<std::string>().c_str(),
               s["cidr"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(), ip.c_str(),
               r["coordinator"].get<bool>() ? " (coordinator)" : "", r["control"].get<std::string>().c_str());
+  auto list = [](const json& a) {
+    std::string out;
+    for (auto& x : a) out += (out.empty() ? "" : ", ") + x.get<std::string>();
+    return out;
+  };
+  if (r.contains("advertised_routes") && !r["advertised_routes"].empty())
+    std::printf("advertising %s\n", list(r["advertised_routes"]).c_str());
+  if (r.contains("exit_node") && r["exit_node"].is_object()) {
+    auto& e = r["exit_node"];
+    std::printf("exit node %s: %s\n", e["node"].get<std::string>().c_str(),
+                e["active"].get<bool>() ? "in use" : e.value("problem", std::string("not in use")).c_str());
+  }
   if (r["peers"].empty()) {
     std::printf("no other nodes yet; invite one with `ovl invite` on the coordinator\n");
     return kExitOk;
@@ -99,6 +111,9 @@ int cmd_status(const GlobalOptions& g) {
     else
       std::printf("access policy: none from the coordinator; all traffic is admitted\n");
   }
+  for (auto& p : r["peers"])
+    if (p.contains("routes") && !p["routes"].empty())
+      std::printf("routes via %s: %s\n", p["name"].get<std::string>().c_str(), list(p["routes"]).c_str());
   return kExitOk;
 }
 

@@ -122,6 +122,14 @@ SettingSources apply_up_config(const ConfigFile& f, UpOptions& o, const GivenOpt
       config::apply_setting(o.advertise, up.advertise_endpoints, given_flag(given, "advertise-endpoint"));
   s["up.name"] = config::apply_setting(o.name, up.name, given_flag(given, "name"));
   s["up.interface"] = config::apply_setting(o.interface, up.interface, given_flag(given, "interface"));
+  // Both only ever switch something on (or pick the exit node): the state
+  // dir keeps them, and `ovl route withdraw` / `ovl set` change them back.
+  s["up.advertise_exit_node"] = config::apply_setting(o.advertise_exit_node, up.advertise_exit_node,
+                                                      given_flag(given, "advertise-exit-node"));
+  std::string exit_node = o.exit_node.value_or("");
+  std::optional<std::string> file_exit = up.exit_node;
+  s["up.exit_node"] = config::apply_setting(exit_node, file_exit, given_flag(given, "exit-node"));
+  if (!exit_node.empty()) o.exit_node = exit_node;
   s["up.dns"] = config::apply_setting(o.dns, up.dns, given_flag(given, "dns"));
   s["up.relays"] = config::apply_setting(o.relays, up.relays, given_flag(given, "relay"));
   s["up.relay_secret_file"] =
@@ -177,6 +185,9 @@ int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSo
        "none (only the embedded relay)"},
       {"relay_secret_file", text_or_null(up.relay_secret_file), src(up_src, "up.relay_secret_file"),
        "STATE_DIR/relay.key"},
+      {"advertise_exit_node", up.advertise_exit_node, src(up_src, "up.advertise_exit_node")},
+      {"exit_node", up.exit_node ? nlohmann::json(*up.exit_node) : nlohmann::json(), src(up_src, "up.exit_node"),
+       "as set with ovl set --exit-node"},
   };
   std::vector<Row> join_rows{
       {"name", text_or_null(join.name), src(join_src, "join.name"), kHost},

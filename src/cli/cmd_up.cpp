@@ -131,6 +131,28 @@ io::NodeRole node_role(const StatePaths& paths, store::Db& db) {
   return n;
 }
 
+// `ovl up --advertise-exit-node / --exit-node`: stored as the daemon's own
+// settings, so they last across restarts like `ovl route advertise` and
+// `ovl set --exit-node`.
+void apply_route_flags(store::Db& db, const UpOptions& o) {
+  if (!o.advertise_exit_node && !o.exit_node) return;
+  std::string routes = setting(db, io::kRoutesSetting).value_or("");
+  bool offers_exit = o.advertise_exit_node || ("," + routes + ",").find(",0.0.0.0/0,") != std::string::npos;
+  if (o.exit_node) {
+    const std::string& e = *o.exit_node;
+    bool none = e == "none";
+    if (!none && !control::valid_node_name(e) && !net::IpAddr::parse(e))
+      throw Fail{kExitBadInput, "--exit-node \"" + e + "\" is neither a node name nor an IP address"};
+    if (!none && offers_exit)
+      throw Fail{kExitBadInput,
+                 "a node cannot offer itself as an exit node and use another one (withdraw with `ovl route withdraw "
+                 "0.0.0.0/0`)"};
+    set_setting(db, io::kExitNodeSetting, none ? "" : e);
+  }
+  if (o.advertise_exit_node && ("," + routes + ",").find(",0.0.0.0/0,") == std::string::npos)
+    set_setting(db, io::kRoutesSetting, routes.empty() ? "0.0.0.0/0" : routes + ",0.0.0.0/0");
+}
+
 int run_daemon(io::DaemonOptions& opts, std::function<void(io::Daemon&)> before_run = {}) {
   io::Daemon d(std::move(opts));
   if (before_run) before_run(d);
@@ -186,6 +208,9 @@ int cmd_up(const GlobalOptions& g, const UpOptions& o) {
       opts.node = node_role(paths, db);
       opts.node->dns_mode = dns::parse_dns_mode(o.dns).value_or(dns::DnsMode::automatic);
     }
+    if (opts.node) apply_route_flags(db, o);
+    else if (o.advertise_exit_node || o.exit_node)
+      throw Fail{kExitBadInput, "--advertise-exit-node and --exit-node need a node (not `ovl coordinator`)"};
 
     return run_daemon(opts, [&](io::Daemon& d) {
       if (!fresh) return;

@@ -46,6 +46,8 @@ struct UpOptions {
   bool coordinator_only = false;       // `ovl coordinator`: no TUN, no node
   std::vector<std::string> relays;     // standalone relays for the map (IP[:PORT])
   std::string relay_secret_file;       // default: STATE_DIR/relay.key
+  bool advertise_exit_node = false;    // offer 0.0.0.0/0 (stays until `ovl route withdraw`)
+  std::optional<std::string> exit_node;  // send traffic through this node ("none" = stop)
 };
 int cmd_up(const GlobalOptions& g, const UpOptions& o);
 
@@ -122,6 +124,16 @@ SettingSources apply_relay_config(const ConfigFile& f, RelayOptions& o, const Gi
 // TOML (or JSON), each with its source. `global` is what apply_global_config
 // returned for g.
 int cmd_config_show(const GlobalOptions& g, const ConfigFile& f, const SettingSources& global);
+
+// Subnet routes and exit nodes (cmd_route.cpp).
+int cmd_route_advertise(const GlobalOptions& g, const std::string& prefix);
+int cmd_route_withdraw(const GlobalOptions& g, const std::string& prefix);
+int cmd_route_approve(const GlobalOptions& g, const std::string& node, const std::string& prefix, bool approve);
+int cmd_route_list(const GlobalOptions& g);
+struct SetOptions {
+  std::optional<std::string> exit_node;  // NODE, or "none"
+};
+int cmd_set(const GlobalOptions& g, const SetOptions& o);
 
 struct PingOptions {
   std::string peer;

@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   add_network_opts(upc);
   upc->add_option("--name", up.name, "this node's name (default: the hostname)");
   upc->add_option("-i,--interface", up.interface, "TUN device name")->capture_default_str();
+  upc->add_flag("--advertise-exit-node", up.advertise_exit_node,
+                "offer this node as an exit node (0.0.0.0/0; needs approval on the coordinator)");
+  upc->add_option("--exit-node", up.exit_node, "send internet traffic through this node (name or IP; none = off)");
   const std::vector<std::string> dns_modes{"auto", "resolv.conf", "resolved", "off"};
   const char* dns_help = "how the host resolves NETWORK.ovl names: auto, resolv.conf, resolved or off";
   upc->add_option("--dns", up.dns, dns_help)->check(CLI::IsMember(dns_modes))->capture_default_str();
@@ -152,6 +155,25 @@ int main(int argc, char** argv) {
   pingc->add_option("--timeout", ping.timeout_s, "seconds to wait for each answer")->capture_default_str();
   auto* netcheck = app.add_subcommand("netcheck", "UDP reachability, public address, NAT mapping, relays");
 
+  std::string route_prefix, route_node;
+  auto* route = app.add_subcommand("route", "subnet routes: advertise on a node, approve on the coordinator");
+  route->require_subcommand(1);
+  auto* route_adv = route->add_subcommand("advertise", "offer a subnet behind this node (CIDR)");
+  route_adv->add_option("cidr", route_prefix, "e.g. 192.168.1.0/24")->required();
+  auto* route_wd = route->add_subcommand("withdraw", "stop offering a subnet");
+  route_wd->add_option("cidr", route_prefix, "a prefix this node advertises")->required();
+  auto* route_ap = route->add_subcommand("approve", "let a node route an advertised subnet (on the coordinator)");
+  route_ap->add_option("node", route_node, "name, overlay IP or public key")->required();
+  route_ap->add_option("cidr", route_prefix, "the advertised prefix (0.0.0.0/0: exit node)")->required();
+  auto* route_unap = route->add_subcommand("unapprove", "take an approval back (on the coordinator)");
+  route_unap->add_option("node", route_node, "name, overlay IP or public key")->required();
+  route_unap->add_option("cidr", route_prefix, "an approved prefix")->required();
+  auto* route_ls = route->add_subcommand("list", "advertised and approved routes");
+
+  SetOptions set;
+  auto* setc = app.add_subcommand("set", "change a setting of the running node");
+  setc->add_option("--exit-node", set.exit_node, "send internet traffic through this node (name or IP; none = off)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -203,6 +225,12 @@ int main(int argc, char** argv) {
     if (*config_show) return cmd_config_show(g, *cfg, global_sources);
     if (*pingc) return cmd_ping(g, ping);
     if (*netcheck) return cmd_netcheck(g);
+    if (*route_adv) return cmd_route_advertise(g, route_prefix);
+    if (*route_wd) return cmd_route_withdraw(g, route_prefix);
+    if (*route_ap) return cmd_route_approve(g, route_node, route_prefix, true);
+    if (*route_unap) return cmd_route_approve(g, route_node, route_prefix, false);
+    if (*route_ls) return cmd_route_list(g);
+    if (*setc) return cmd_set(g, set);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ovl: %s\n", e.what());
     return kExitFailure;

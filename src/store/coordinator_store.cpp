@@ -261,6 +261,7 @@ std::optional<NodeRecord> CoordinatorStore::first_node(Stmt& st) {
   if (!st.step()) return std::nullopt;
   NodeRecord r = read_node_row(st);
   r.groups = groups_of(r.id);
+  load_routes({&r});
   return r;
 }
 
@@ -365,6 +366,9 @@ std::vector<NodeRecord> CoordinatorStore::nodes() {
   auto g = db_.prepare("SELECT node_id, grp FROM node_groups ORDER BY node_id, grp");
   while (g.step())
     if (auto it = index.find(g.col_int(0)); it != index.end()) out[it->second].groups.push_back(g.col_text(1));
+  std::vector<NodeRecord*> all;
+  for (auto& n : out) all.push_back(&n);
+  load_routes(std::move(all));
   tx.commit();
   return out;
 }
@@ -380,6 +384,7 @@ bool CoordinatorStore::remove_node(int64_t id) {
   // Explicit, not only ON DELETE CASCADE: correct even on a connection
   // that did not enable foreign keys.
   db_.prepare("DELETE FROM node_groups WHERE node_id = ?").bind_int(1, id).run();
+  db_.prepare("DELETE FROM node_routes WHERE node_id = ?").bind_int(1, id).run();
   db_.prepare("DELETE FROM nodes WHERE id = ?").bind_int(1, id).run();
   const int64_t now = db_clock(db_);
   log_event("node_removed", "node " + what + " removed", now);

@@ -65,6 +65,9 @@ class CoordinatorStore final : public control::Registry {
   bool rename_node(int64_t id, const std::string& new_name) override;
   void set_endpoints(int64_t id, const std::vector<net::Endpoint>& eps) override;
   void touch(int64_t id, int64_t now_unix) override;
+  // coordinator_routes.cpp
+  void set_advertised_routes(int64_t id, const std::vector<net::Prefix>& routes) override;
+  bool set_route_approved(int64_t id, const net::Prefix& prefix, bool approved, int64_t now_unix) override;
   // opts.uses must be -1 or >= 1, and groups non-empty strings without a
   // newline (std::invalid_argument otherwise). expires_unix 0 = never.
   control::InviteRecord create_invite(const control::InviteOptions& opts, const std::array<uint8_t, 32>& secret_hash,
@@ -107,6 +110,8 @@ class CoordinatorStore final : public control::Registry {
   // Steps `st` (a SELECT of the node columns) and reads its first row.
   std::optional<control::NodeRecord> first_node(Stmt& st);
   std::vector<std::string> groups_of(int64_t node_id);
+  // Fills advertised_routes/approved_routes of the given nodes (by id).
+  void load_routes(std::vector<control::NodeRecord*> nodes);
   bool insert_policy(const policy::Policy& p);  // the row only; false if the name is taken
 
   Db& db_;

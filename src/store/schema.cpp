@@ -98,7 +98,21 @@ UPDATE network SET ula = printf('fd%02x:%04x:%04x::/48', random() & 255, random(
   WHERE ula = '';
 )sql";
 
-constexpr std::array<std::string_view, 3> kSteps = {kV1, kV2, kV3};
+// Version 4: subnet routes and exit nodes (engine/control/routes.hpp). One row
+// per (node, prefix): what the node advertises, what an admin approved; a
+// prefix is routed to the node when both are set. Approval outlives a
+// withdrawal, so re-advertising needs no second approval (as in Tailscale).
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE node_routes (
+  node_id    INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  prefix     TEXT    NOT NULL,                 -- canonical "10.1.0.0/24"
+  advertised INTEGER NOT NULL DEFAULT 0,
+  approved   INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (node_id, prefix)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 4> kSteps = {kV1, kV2, kV3, kV4};
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "tun/netlink.hpp"
 
 #include <errno.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
@@ -178,10 +179,10 @@ bool Netlink::del_address(const Link& link, const net::Prefix& p) {
 
 namespace {
 
-void fill_route(rtmsg* rt, const net::Prefix& dst, bool del) {
+void fill_route(rtmsg* rt, const net::Prefix& dst, bool del, uint32_t table) {
   rt->rtm_family = family_of(dst);
   rt->rtm_dst_len = dst.len;
-  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_table = table < 256 ? static_cast<uint8_t>(table) : uint8_t{RT_TABLE_UNSPEC};  // larger ids go in RTA_TABLE
   rt->rtm_protocol = del ? RTPROT_UNSPEC : RTPROT_STATIC;
   // A device route without gateway has link scope (what `ip route add ... dev`
   // sends); RT_SCOPE_NOWHERE on delete matches whatever scope it has.
@@ -191,12 +192,13 @@ void fill_route(rtmsg* rt, const net::Prefix& dst, bool del) {
 
 }  // namespace
 
-bool Netlink::add_route(const Link& link, const net::Prefix& dst) {
+bool Netlink::add_route(const Link& link, const net::Prefix& dst, uint32_t table) {
   // EXCL so that an existing identical route (e.g. the connected route of our
   // own address, or a default route through another link) is reported rather
   // than silently stacked next to it.
   Message m(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
-  fill_route(m.family_header<rtmsg>(), dst, false);
+  fill_route(m.family_header<rtmsg>(), dst, false, table);
+  m.attr_u32(RTA_TABLE, table);
   if (dst.len) m.attr(RTA_DST, dst.addr.b.data(), dst.addr.size());
   m.attr_u32(RTA_OIF, static_cast<uint32_t>(link.index));
   char ext[256];
@@ -206,15 +208,69 @@ bool Netlink::add_route(const Link& link, const net::Prefix& dst) {
   return true;
 }
 
-bool Netlink::del_route(const Link& link, const net::Prefix& dst) {
+bool Netlink::del_route(const Link& link, const net::Prefix& dst, uint32_t table) {
   Message m(RTM_DELROUTE, 0);
-  fill_route(m.family_header<rtmsg>(), dst, true);
+  fill_route(m.family_header<rtmsg>(), dst, true, table);
+  m.attr_u32(RTA_TABLE, table);
   if (dst.len) m.attr(RTA_DST, dst.addr.b.data(), dst.addr.size());
   m.attr_u32(RTA_OIF, static_cast<uint32_t>(link.index));
   char ext[256];
   int err = transact(m, ext, sizeof ext);
   if (err == ESRCH || err == ENOENT || err == ENODEV) return false;
   if (err) fail(err, "cannot remove route", &dst, link, ext);
+  return true;
+}
+
+namespace {
+
+void fill_rule(Netlink::Rule r, fib_rule_hdr* h) {
+  h->family = AF_INET;
+  h->table = r.table < 256 ? static_cast<uint8_t>(r.table) : uint8_t{RT_TABLE_UNSPEC};
+  h->action = FR_ACT_TO_TBL;
+  if (r.not_fwmark) h->flags |= FIB_RULE_INVERT;
+}
+
+// What `ip rule` would print, for error messages.
+std::string rule_text(const Netlink::Rule& r) {
+  std::string s = "policy rule " + std::to_string(r.priority) + ": ";
+  if (r.not_fwmark) s += "not fwmark " + std::to_string(r.not_fwmark) + " ";
+  s += "lookup " + std::to_string(r.table);
+  if (r.suppress_prefixlen >= 0) s += " suppress_prefixlength " + std::to_string(r.suppress_prefixlen);
+  return s;
+}
+
+template <class M>
+void rule_attrs(const Netlink::Rule& r, M& m) {
+  m.attr_u32(FRA_PRIORITY, r.priority);
+  m.attr_u32(FRA_TABLE, r.table);
+  if (r.not_fwmark) {
+    m.attr_u32(FRA_FWMARK, r.not_fwmark);
+    m.attr_u32(FRA_FWMASK, 0xffffffffu);
+  }
+  if (r.suppress_prefixlen >= 0) m.attr_u32(FRA_SUPPRESS_PREFIXLEN, static_cast<uint32_t>(r.suppress_prefixlen));
+}
+
+}  // namespace
+
+bool Netlink::add_rule(const Rule& r) {
+  Message m(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL);
+  fill_rule(r, m.family_header<fib_rule_hdr>());
+  rule_attrs(r, m);
+  char ext[256];
+  int err = transact(m, ext, sizeof ext);
+  if (err == EEXIST) return false;
+  if (err) fail(err, ("cannot add " + rule_text(r)).c_str(), nullptr, {0, "this namespace"}, ext);
+  return true;
+}
+
+bool Netlink::del_rule(const Rule& r) {
+  Message m(RTM_DELRULE, 0);
+  fill_rule(r, m.family_header<fib_rule_hdr>());
+  rule_attrs(r, m);
+  char ext[256];
+  int err = transact(m, ext, sizeof ext);
+  if (err == ENOENT || err == ESRCH) return false;
+  if (err) fail(err, ("cannot remove " + rule_text(r)).c_str(), nullptr, {0, "this namespace"}, ext);
   return true;
 }
 

@@ -37,10 +37,25 @@ class Netlink {
   bool del_address(const Link& link, const net::Prefix& p);
 
   // Routes the prefix (host bits must be clear) to the interface, in the main
-  // table. Returns false if an identical route already exists.
-  bool add_route(const Link& link, const net::Prefix& dst);
+  // table (or `table`). Returns false if an identical route already exists.
+  static constexpr uint32_t kMainTable = 254;
+  bool add_route(const Link& link, const net::Prefix& dst, uint32_t table = kMainTable);
   // Returns false if no such route exists.
-  bool del_route(const Link& link, const net::Prefix& dst);
+  bool del_route(const Link& link, const net::Prefix& dst, uint32_t table = kMainTable);
+
+  // An IPv4 policy-routing rule (`ip rule`): at `priority`, look up `table`;
+  // only for packets whose mark is not `not_fwmark` (when non-zero); ignoring
+  // routes of prefix length <= `suppress_prefixlen` (when >= 0).
+  struct Rule {
+    uint32_t priority = 0;
+    uint32_t table = kMainTable;
+    uint32_t not_fwmark = 0;
+    int suppress_prefixlen = -1;
+  };
+  // Returns false if an identical rule already exists.
+  bool add_rule(const Rule& r);
+  // Returns false if no such rule exists.
+  bool del_rule(const Rule& r);
 
   // An `unreachable` route for `dst` (no device) at `metric`, in the main
   // table: where no route with a lower metric exists, connecting to an

@@ -15,6 +15,8 @@
 //    a node's groups are sorted and unique, invites() is oldest first;
 //  * rename_node() refuses invalid and taken names; renaming to the current
 //    name succeeds; set_endpoints()/touch() on a missing id do nothing;
+//  * routes: the advertised set is replaced whole, approvals stay; both kept
+//    normalized (sorted, unique, host bits cleared).
 //  * a new network holds the policy "default"; policy names are unique.
 //
 // Not modelled: store::Error (a database failure), and the event log's time
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "engine/control/registry.hpp"
+#include "engine/control/routes.hpp"
 #include "engine/crypto/keys.hpp"
 
 namespace ovl::test {
@@ -154,6 +157,27 @@ class MemoryRegistry final : public control::Registry {
     write_fault();
     std::lock_guard lk(mu_);
     if (auto it = nodes_.find(id); it != nodes_.end()) it->second.last_seen_unix = now_unix;
+  }
+
+  void set_advertised_routes(int64_t id, const std::vector<net::Prefix>& routes) override {
+    std::lock_guard lk(mu_);
+    auto it = nodes_.find(id);
+    if (it == nodes_.end()) return;
+    it->second.advertised_routes.clear();
+    for (auto& p : routes) it->second.advertised_routes.push_back(p.masked());
+    control::normalize_routes(it->second.advertised_routes);
+  }
+
+  bool set_route_approved(int64_t id, const net::Prefix& prefix, bool approved, int64_t now_unix) override {
+    std::lock_guard lk(mu_);
+    auto it = nodes_.find(id);
+    if (it == nodes_.end()) return false;
+    auto& a = it->second.approved_routes;
+    std::erase(a, prefix.masked());
+    if (approved) a.push_back(prefix.masked());
+    control::normalize_routes(a);
+    events_.push_back({now_unix, approved ? "route_approved" : "route_unapproved", prefix.masked().str()});
+    return true;
   }
 
   // opts.uses must be -1 or >= 1, groups non-empty one-line strings

@@ -86,6 +86,10 @@ TEST_CASE("api requests: every command the CLI sends parses and round-trips") {
         R"({"cmd":"invite.list"})", R"({"cmd":"invite.revoke","id":"0123456789abcdef"})",
         R"({"cmd":"remove","node":"laptop"})", R"({"cmd":"rename","node":"laptop","name":"desk"})",
         R"({"cmd":"invite.create","uses":3,"reusable":false,"expires_s":3600,"groups":["g"],"ephemeral":true,"name":"x"})",
+        R"({"cmd":"route.advertise","prefix":"10.1.0.0/24"})", R"({"cmd":"route.withdraw","prefix":"0.0.0.0/0"})",
+        R"({"cmd":"route.approve","node":"gw","prefix":"10.1.0.0/24"})",
+        R"({"cmd":"route.unapprove","node":"gw","prefix":"10.1.0.0/24"})", R"({"cmd":"route.list"})",
+        R"({"cmd":"set","exit_node":"gw"})", R"({"cmd":"set"})",
         R"({"cmd":"group.add","node":"a","group":"g"})", R"({"cmd":"group.remove","node":"a","group":"g"})",
         R"({"cmd":"group.list"})", R"({"cmd":"policy.list"})", R"({"cmd":"policy.remove","name":"web"})",
         R"({"cmd":"policy.add","name":"web","from":"clients","to":"servers","proto":"tcp","ports":"80,443"})"}) {
@@ -105,6 +109,12 @@ TEST_CASE("api requests: every command the CLI sends parses and round-trips") {
   CHECK(needs_coordinator(ApiRequest{api::PolicyList{}}));
   CHECK(needs_coordinator(ApiRequest{api::GroupAdd{}}));
   CHECK_FALSE(needs_coordinator(ApiRequest{api::Status{}}));
+  CHECK(needs_coordinator(ApiRequest{api::RouteApprove{}}));
+  CHECK_FALSE(needs_coordinator(ApiRequest{api::RouteList{}}));
+  auto set = std::get<api::Set>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"set"})")));
+  CHECK_FALSE(set.exit_node);
+  auto un = std::get<api::RouteApprove>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"route.unapprove"})")));
+  CHECK_FALSE(un.approve);
   // policy.add: proto defaults to any, ports to every port; the values are
   // the coordinator's to judge.
   auto p = std::get<api::PolicyAdd>(std::get<ApiRequest>(parse_api_request(R"({"cmd":"policy.add","name":"a"})")));
@@ -126,6 +136,8 @@ TEST_CASE("api requests: ill-typed fields are clear errors, not exceptions (regr
   CHECK(err(R"({"cmd":"invite.create","groups":[1]})").find("\"groups\"") != std::string::npos);
   CHECK(err(R"({"cmd":"invite.create","reusable":"yes"})").find("\"reusable\"") != std::string::npos);
   CHECK(err(R"({"cmd":"remove","node":["a"]})").find("\"node\"") != std::string::npos);
+  CHECK(err(R"({"cmd":"route.advertise","prefix":24})").find("\"prefix\"") != std::string::npos);
+  CHECK(err(R"({"cmd":"set","exit_node":false})").find("\"exit_node\"") != std::string::npos);
   CHECK(err(R"({"cmd":7})") == "request has no \"cmd\" string");
   CHECK(err("not json") == "request is not a JSON object");
   CHECK(err(R"({"cmd":"invite.create","uses":1e300})").find("--uses") != std::string::npos);

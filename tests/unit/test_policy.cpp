@@ -111,6 +111,20 @@ TEST_CASE("compiling: each node gets the policies it receives, with resolved sou
   CHECK(none.for_node(m[2]).rules.empty());
 }
 
+TEST_CASE("compiling: a node's subnet routes are destinations of the policies to it") {
+  auto lan = *net::Prefix::parse("10.77.1.0/24");
+  std::vector<Member> m = {{1, {kA}, {"a"}, {lan}}, {2, {kB}, {"b"}, {}}};
+  Policy to_a;
+  to_a.name = "to-a";
+  to_a.from = {Selector::Kind::node, "", 2};
+  to_a.to = {Selector::Kind::node, "", 1};
+  Compiler c({to_a}, m, {kNet});
+  auto a = c.for_node(m[0]);
+  REQUIRE(a.rules.size() == 1);
+  CHECK(a.rules[0].dst == std::vector<net::Prefix>{host(kA), lan});
+  CHECK(c.for_node(m[1]).rules.empty());  // nothing is sent to b
+}
+
 TEST_CASE("classifier: IPv4 and IPv6 transport fields") {
   auto t = classify(tcp4(kA, kB, 40000, 22));
   REQUIRE(t);

@@ -38,6 +38,8 @@ name = "server"
 interface = "ovl0"
 relays = ["203.0.113.9:51822", "203.0.113.10"]
 relay_secret_file = "/etc/ovl/relay.key"
+advertise_exit_node = false
+exit_node = "gw"
 
 [join]
 name = "laptop"
@@ -311,6 +313,26 @@ TEST_CASE("toml config: error formatting") {
         "/etc/ovl/ovl.toml:3: unknown key 'x' in [up]");
   CHECK(config::format_config_error("f.toml", {3, 7, "expected ']'"}) == "f.toml:3:7: expected ']'");
   CHECK(config::format_config_error("f.toml", {0, 0, "too large"}) == "f.toml: too large");
+}
+
+TEST_CASE("toml config: exit node settings") {
+  auto s = ok(kFull);
+  CHECK(s.up.advertise_exit_node == false);
+  CHECK(s.up.exit_node == "gw");
+  for (const char* v : {"none", "100.83.0.7", "fd00::1", "vps-2"}) {
+    CAPTURE(v);
+    CHECK(ok(std::string("[up]\nexit_node = \"") + v + "\"\n").up.exit_node == v);
+  }
+  for (const char* v : {"", "Not A Name", "1.2.3.4:5"}) {
+    CAPTURE(v);
+    auto e = bad(std::string("[up]\n\nexit_node = \"") + v + "\"\n");
+    CHECK(e.line == 3);
+    CHECK(has(e.message, "neither a node name"));
+  }
+  auto e = bad("[up]\nadvertise_exit_node = \"yes\"\n");
+  CHECK(e.line == 2);
+  CHECK(has(e.message, "true or false"));
+  CHECK(ok("[up]\nadvertise_exit_node = true\n").up.advertise_exit_node == true);
 }
 
 TEST_CASE("toml config: to_toml round-trips") {

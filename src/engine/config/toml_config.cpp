@@ -132,6 +132,12 @@ struct Entry {
       fail(what() + ": \"" + shown(s) + "\" is not an IPv4 prefix between /8 and /28, e.g. 100.83.0.0/16");
     return s;
   }
+  std::string exit_node() const {
+    auto s = string();
+    if (!valid_exit_node(s))
+      fail(what() + ": \"" + shown(s) + "\" is neither a node name, an IP address nor \"none\"");
+    return s;
+  }
   std::string absolute_path() const {
     auto s = string();
     if (s.empty() || s.front() != '/') fail(what() + " must be an absolute path, not \"" + shown(s) + "\"");
@@ -355,11 +361,13 @@ void read_up(const toml::table& t, UpSettings& up) {
     else if (e.key == "advertise_endpoints") up.advertise_endpoints = e.endpoints();
     else if (e.key == "name") up.name = e.node_name();
     else if (e.key == "interface") up.interface = e.interface_name();
+    else if (e.key == "advertise_exit_node") up.advertise_exit_node = e.boolean();
+    else if (e.key == "exit_node") up.exit_node = e.exit_node();
     else if (e.key == "dns") up.dns = e.dns_mode();
     else if (e.key == "relays") up.relays = e.endpoints(kMaxConfiguredRelays, "in a network map");
     else if (e.key == "relay_secret_file") up.relay_secret_file = e.absolute_path();
     else unknown(e, {"network", "cidr", "listen_port", "advertise_endpoints", "name", "interface", "dns", "relays",
-                     "relay_secret_file"});
+                     "relay_secret_file", "advertise_exit_node", "exit_node"});
   });
 }
 
@@ -514,6 +522,9 @@ std::string to_toml(const FileSettings& s) {
     str("dns", s.up.dns);
     list("relays", s.up.relays);
     str("relay_secret_file", s.up.relay_secret_file);
+    if (s.up.advertise_exit_node)
+      r += std::string("advertise_exit_node = ") + (*s.up.advertise_exit_node ? "true" : "false") + "\n";
+    str("exit_node", s.up.exit_node);
   }
   if (s.join != JoinSettings{}) {
     r += "\n[join]\n";
@@ -555,6 +566,10 @@ bool valid_network_cidr(std::string_view cidr) {
 
 bool valid_advertise_endpoint(std::string_view s) {
   return net::Endpoint::parse(s).has_value() || net::IpAddr::parse(s).has_value();
+}
+
+bool valid_exit_node(std::string_view s) {
+  return s == "none" || control::valid_node_name(std::string(s)) || net::IpAddr::parse(s).has_value();
 }
 
 }  // namespace ovl::config

@@ -16,6 +16,8 @@
 //   dns = "auto"                  # --dns: auto, resolv.conf, resolved or off
 //   relays = ["203.0.113.9:51822"]  # --relay: standalone relays the map lists
 //   relay_secret_file = "/var/lib/ovl/relay.key"  # --relay-secret-file
+//   advertise_exit_node = true    # --advertise-exit-node (false: no change)
+//   exit_node = "gw"              # --exit-node (a node name, an IP or "none")
 //   [join]                        # `ovl join`
 //   name = "laptop"
 //   interface = "ovl0"
@@ -57,6 +59,8 @@ struct UpSettings {
   std::optional<std::string> dns;
   std::optional<std::vector<std::string>> relays;  // "IP:PORT" or "IP"
   std::optional<std::string> relay_secret_file;
+  std::optional<bool> advertise_exit_node;
+  std::optional<std::string> exit_node;  // node name, IP address or "none"
   bool operator==(const UpSettings&) const = default;
 };
 
@@ -126,5 +130,6 @@ Source apply_setting(T& value, const std::optional<T>& from_file, bool flag_give
 bool valid_interface_name(std::string_view name);  // 1..15 of a-zA-Z0-9_=+.-
 bool valid_network_cidr(std::string_view cidr);    // IPv4 prefix, /8../28
 bool valid_advertise_endpoint(std::string_view s); // IP:PORT, [IPv6]:PORT or a bare IP
+bool valid_exit_node(std::string_view s);          // a node name, an IP address or "none"
 
 }  // namespace ovl::config

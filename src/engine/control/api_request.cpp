@@ -89,6 +89,16 @@ std::variant<ApiRequest, std::string> parse_api_request(std::string_view line) {
   else if (cmd == "invite.revoke") r = api::InviteRevoke{f.str("id")};
   else if (cmd == "remove") r = api::Remove{f.str("node")};
   else if (cmd == "rename") r = api::Rename{f.str("node"), f.str("name")};
+  else if (cmd == "route.advertise" || cmd == "route.withdraw")
+    r = api::RouteAdvertise{f.str("prefix"), cmd == "route.withdraw"};
+  else if (cmd == "route.approve" || cmd == "route.unapprove")
+    r = api::RouteApprove{f.str("node"), f.str("prefix"), cmd == "route.approve"};
+  else if (cmd == "route.list") r = api::RouteList{};
+  else if (cmd == "set") {
+    api::Set o;
+    if (f.find("exit_node")) o.exit_node = f.str("exit_node");
+    r = std::move(o);
+  }
   else if (cmd == "group.add") r = api::GroupAdd{f.str("node"), f.str("group")};
   else if (cmd == "group.remove") r = api::GroupRemove{f.str("node"), f.str("group")};
   else if (cmd == "group.list") r = api::GroupList{};
@@ -134,6 +144,15 @@ std::string encode_api_request(const ApiRequest& r) {
         else if constexpr (std::is_same_v<T, api::InviteRevoke>) j = {{"cmd", "invite.revoke"}, {"id", v.id}};
         else if constexpr (std::is_same_v<T, api::Remove>) j = {{"cmd", "remove"}, {"node", v.node}};
         else if constexpr (std::is_same_v<T, api::Rename>) j = {{"cmd", "rename"}, {"node", v.node}, {"name", v.name}};
+        else if constexpr (std::is_same_v<T, api::RouteAdvertise>)
+          j = {{"cmd", v.withdraw ? "route.withdraw" : "route.advertise"}, {"prefix", v.prefix}};
+        else if constexpr (std::is_same_v<T, api::RouteApprove>)
+          j = {{"cmd", v.approve ? "route.approve" : "route.unapprove"}, {"node", v.node}, {"prefix", v.prefix}};
+        else if constexpr (std::is_same_v<T, api::RouteList>) j = {{"cmd", "route.list"}};
+        else if constexpr (std::is_same_v<T, api::Set>) {
+          j = {{"cmd", "set"}};
+          if (v.exit_node) j["exit_node"] = *v.exit_node;
+        }
         else if constexpr (std::is_same_v<T, api::GroupAdd>) j = {{"cmd", "group.add"}, {"node", v.node}, {"group", v.group}};
         else if constexpr (std::is_same_v<T, api::GroupRemove>)
           j = {{"cmd", "group.remove"}, {"node", v.node}, {"group", v.group}};
@@ -155,7 +174,8 @@ std::string encode_api_request(const ApiRequest& r) {
 
 bool needs_coordinator(const ApiRequest& r) {
   return !std::holds_alternative<api::Status>(r) && !std::holds_alternative<api::Netcheck>(r) &&
-         !std::holds_alternative<api::Down>(r);
+         !std::holds_alternative<api::Down>(r) && !std::holds_alternative<api::RouteAdvertise>(r) &&
+         !std::holds_alternative<api::RouteList>(r) && !std::holds_alternative<api::Set>(r);
 }
 
 }  // namespace ovl::control

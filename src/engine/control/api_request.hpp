@@ -9,18 +9,24 @@
 //    "groups":["servers"], "ephemeral":false, "name":""}     (all fields optional)
 //   {"cmd":"invite.list"} {"cmd":"invite.revoke", "id":"<16 hex>"}
 //   {"cmd":"remove", "node":"laptop"} {"cmd":"rename", "node":"laptop", "name":"new"}
+//   {"cmd":"route.advertise", "prefix":"10.1.0.0/24"} {"cmd":"route.withdraw", "prefix":...}
+//   {"cmd":"route.approve", "node":"gw", "prefix":...} {"cmd":"route.unapprove", ...}
+//   {"cmd":"route.list"} {"cmd":"set", "exit_node":"gw"|"none"}   (exit_node optional)
 //   {"cmd":"group.add"|"group.remove", "node":"laptop", "group":"servers"} {"cmd":"group.list"}
 //   {"cmd":"policy.add", "name":"web", "from":"clients", "to":"servers", "proto":"tcp",
 //    "ports":"80,443"} ("proto" default "any", "ports" default "" = every port)
 //   {"cmd":"policy.list"} {"cmd":"policy.remove", "name":"web"}
 //
 // Whether a group, node, port list or policy makes sense is the coordinator's
-// call (it knows the groups and nodes): these are only typed here.
+// call (it knows the groups and nodes): these are only typed here. A route
+// prefix likewise is checked by the daemon, which knows the overlay's range
+// (control/routes.hpp).
 //
 // Fields other than these are ignored (older or newer clients); a field of
 // the wrong type or out of range is an error that names it.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -50,6 +56,18 @@ struct Remove {
 struct Rename {
   std::string node, name;
 };
+struct RouteAdvertise {
+  std::string prefix;
+  bool withdraw = false;  // route.withdraw
+};
+struct RouteApprove {
+  std::string node, prefix;
+  bool approve = true;  // false: route.unapprove
+};
+struct RouteList {};
+struct Set {
+  std::optional<std::string> exit_node;  // a node name or IP, or "none"
+};
 struct GroupAdd {
   std::string node, group;
 };
@@ -71,7 +89,7 @@ struct PolicyRemove {
 using ApiRequest = std::variant<api::Status, api::Netcheck, api::Down, api::Nodes, api::InviteCreate,
                                 api::InviteList, api::InviteRevoke, api::Remove, api::Rename, api::GroupAdd,
                                 api::GroupRemove, api::GroupList, api::PolicyAdd, api::PolicyList,
-                                api::PolicyRemove>;
+                                api::PolicyRemove, api::RouteAdvertise, api::RouteApprove, api::RouteList, api::Set>;
 
 inline constexpr int kMaxInviteUses = 1000000;
 inline constexpr int64_t kMaxInviteTtl = int64_t(100) * 365 * 24 * 3600;  // 100 years

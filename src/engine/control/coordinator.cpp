@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "engine/control/routes.hpp"
 #include "engine/crypto/blake2s.hpp"
 #include "engine/log.hpp"
 
@@ -169,6 +170,7 @@ PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   p.endpoints = n.endpoints;
   p.groups = n.groups;
   p.online = online_.count(n.id) > 0;
+  p.routes = intersect_routes(n.advertised_routes, n.approved_routes);
   return p;
 }
 
@@ -324,6 +326,30 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
     }
     return;
   }
+  if (auto* r = std::get_if<RoutesUpdate>(&m)) {
+    auto n = reg_.node_by_key(c.ch->remote_key());
+    if (!n) return;
+    auto routes = checked_routes(n->name, r->advertise);
+    if (routes == n->advertised_routes) return;
+    // Not stored (disk full): the map stays as the registry has it; the
+    // node's next hello carries the set again.
+    bool saved = false;
+    best_effort("a node's advertised routes", [&] {
+      reg_.set_advertised_routes(*c.node, routes);
+      saved = true;
+    });
+    if (!saved) return;
+    log::info("node %s advertises %zu route(s)", n->name.c_str(), routes.size());
+    auto before = intersect_routes(n->advertised_routes, n->approved_routes);
+    n->advertised_routes = routes;
+    // Only what is approved is in the map: an unapproved advertisement is
+    // news for the admin (ovl route list), not for the other nodes.
+    if (intersect_routes(routes, n->approved_routes) != before) {
+      upsert_peer(*n);
+      pending_filters_ = true;  // policies cover a node's routes; on_bytes flushes
+    }
+    return;
+  }
   if (auto* cmm = std::get_if<CallMeMaybe>(&m)) return forward_call(c, *cmm, out);
   fail(c, "protocol", "unexpected message from a node", out);
 }
@@ -396,6 +422,13 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
     reg_.touch(node->id, now);
   });
   node->endpoints = eps;
+  // The hello carries the whole advertised set (empty = none any more).
+  auto routes = checked_routes(node->name, h.routes);
+  if (routes != node->advertised_routes)
+    best_effort("a node's advertised routes", [&] {
+      reg_.set_advertised_routes(node->id, routes);
+      node->advertised_routes = routes;
+    });
   c.node = node->id;
 
   // One link per node: a reconnect replaces the old link.
@@ -509,6 +542,61 @@ bool Coordinator::rename_node(const std::string& which, const std::string& new_n
     upsert_peer(*n);
   }
   maybe_flush(out);
+  return true;
+}
+
+std::vector<net::Prefix> Coordinator::checked_routes(const std::string& node, std::vector<net::Prefix> routes) {
+  auto overlay = reg_.network().cidr;
+  std::vector<net::Prefix> ok;
+  for (auto& p : routes) {
+    std::string why;
+    if (valid_route(p, overlay, /*allow_exit=*/true, why)) ok.push_back(p);
+    else log::warn("node %s advertises a route that is not allowed: %s", node.c_str(), why.c_str());
+  }
+  normalize_routes(ok);
+  if (ok.size() > kMaxRoutesPerNode) {
+    log::warn("node %s advertises %zu routes; only the first %zu are kept", node.c_str(), ok.size(),
+              kMaxRoutesPerNode);
+    ok.resize(kMaxRoutesPerNode);
+  }
+  return ok;
+}
+
+bool Coordinator::approve_route(const std::string& which, const std::string& prefix, bool approve,
+                                CoordinatorOutput& out, std::string& err) {
+  auto n = find(which);
+  if (!n) {
+    err = "no node named \"" + which + "\"";
+    return false;
+  }
+  auto p = parse_route(prefix, reg_.network().cidr, /*allow_exit=*/true, err);
+  if (!p) return false;
+  bool advertised = std::find(n->advertised_routes.begin(), n->advertised_routes.end(), *p) != n->advertised_routes.end();
+  bool approved = std::find(n->approved_routes.begin(), n->approved_routes.end(), *p) != n->approved_routes.end();
+  if (approve && !advertised) {
+    err = "node " + n->name + " does not advertise " + p->str() +
+          (is_exit_route(*p) ? " (start it with `ovl up --advertise-exit-node`)"
+                             : " (run `ovl route advertise " + p->str() + "` on it first)");
+    return false;
+  }
+  if (!approve && !approved) {
+    err = p->str() + " is not approved for node " + n->name;
+    return false;
+  }
+  if (approve == approved) return true;  // approving twice changes nothing
+  auto before = intersect_routes(n->advertised_routes, n->approved_routes);
+  if (!reg_.set_route_approved(n->id, *p, approve, wall_ns_() / 1000000000)) {
+    err = "node \"" + which + "\" was removed meanwhile";
+    return false;
+  }
+  std::erase(n->approved_routes, *p);
+  if (approve) n->approved_routes.push_back(*p);
+  normalize_routes(n->approved_routes);
+  if (intersect_routes(n->advertised_routes, n->approved_routes) != before) {
+    upsert_peer(*n);
+    pending_filters_ = true;  // policies cover a node's routes
+    maybe_flush(out);
+  }
   return true;
 }
 

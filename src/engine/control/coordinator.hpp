@@ -89,6 +89,12 @@ class Coordinator {
   bool remove_node(const std::string& which, CoordinatorOutput& out, std::string& err);
   bool rename_node(const std::string& which, const std::string& new_name, CoordinatorOutput& out, std::string& err);
   std::vector<NodeView> nodes();
+  // Approves (or unapproves) a route a node advertises; the change reaches
+  // every node as a delta. On failure `err` says why (unknown node, a prefix
+  // that is malformed, overlaps the overlay or is not advertised by the node
+  // when approving); nothing is stored then.
+  bool approve_route(const std::string& which, const std::string& prefix, bool approve, CoordinatorOutput& out,
+                     std::string& err);
 
   // Groups and policies (coordinator_policy.cpp). Each change reaches every
   // node as a delta; a node's delta carries its new filter when the change
@@ -153,6 +159,8 @@ class Coordinator {
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);
+  // The routes a node says it advertises, cleaned of anything invalid.
+  std::vector<net::Prefix> checked_routes(const std::string& node, std::vector<net::Prefix> routes);
   // Bookkeeping writes (last seen, endpoints, the audit log) are best effort:
   // a full or read-only disk must cost neither a link nor the coordinator.
   template <class F>

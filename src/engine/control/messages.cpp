@@ -16,22 +16,23 @@ json endpoints_json(const std::vector<net::Endpoint>& eps) {
   return a;
 }
 
-json peer_json(const PeerInfo& p) {
-  json j{{"id", p.id},
-         {"name", p.name},
-         {"ip", p.ip.str()},
-         {"public_key", crypto::to_base64(p.public_key)},
-         {"endpoints", endpoints_json(p.endpoints)},
-         {"groups", p.groups},
-         {"online", p.online}};
-  if (p.ip6) j["ip6"] = p.ip6->str();
-  return j;
-}
-
 json prefixes_json(const std::vector<net::Prefix>& ps) {
   json a = json::array();
   for (auto& p : ps) a.push_back(p.str());
   return a;
+}
+
+json peer_json(const PeerInfo& p) {
+  json j{{"id", p.id},
+              {"name", p.name},
+              {"ip", p.ip.str()},
+              {"public_key", crypto::to_base64(p.public_key)},
+              {"endpoints", endpoints_json(p.endpoints)},
+              {"groups", p.groups},
+              {"online", p.online}};
+  if (p.ip6) j["ip6"] = p.ip6->str();
+  if (!p.routes.empty()) j["routes"] = prefixes_json(p.routes);
+  return j;
 }
 
 json filter_json(const policy::RuleSet& rs) {
@@ -116,6 +117,14 @@ struct Reader {
     }
     return r;
   }
+  // Subnet routes: optional (absent = none: older peers and cached maps), and
+  // bounded.
+  std::vector<net::Prefix> routes(const char* k) {
+    if (!j.contains(k)) return {};
+    auto r = prefixes(k);
+    if (r.size() > 4096) return fail(std::string("field \"") + k + "\" is too long"), std::vector<net::Prefix>{};
+    return r;
+  }
   crypto::PublicKey key(const std::string& s, const char* what) {
     auto k = crypto::parse_key(s);
     if (!k) return fail(std::string(what) + " is not a valid key"), crypto::PublicKey{};
@@ -157,6 +166,7 @@ std::optional<PeerInfo> read_peer(const json& j, std::string* why) {
   p.endpoints = r.endpoints("endpoints");
   p.groups = r.strings("groups");
   p.online = r.boolean("online");
+  p.routes = r.routes("routes");
   if (!r.ok) return std::nullopt;
   return p;
 }
@@ -227,10 +237,13 @@ std::string encode(const Message& m) {
           j = {{"type", "hello"}, {"name", v.name}, {"hostname", v.hostname}, {"listen_port", v.listen_port},
                {"endpoints", endpoints_json(v.endpoints)}};
           if (v.reflexive) j["reflexive"] = v.reflexive->str();
+          if (!v.routes.empty()) j["routes"] = prefixes_json(v.routes);
           if (v.invite_id) j["enroll"] = {{"invite", *v.invite_id}, {"secret", v.invite_secret.value_or("")}};
         } else if constexpr (std::is_same_v<T, EndpointsUpdate>) {
           j = {{"type", "endpoints"}, {"endpoints", endpoints_json(v.endpoints)}};
           if (v.reflexive) j["reflexive"] = v.reflexive->str();
+        } else if constexpr (std::is_same_v<T, RoutesUpdate>) {
+          j = {{"type", "routes"}, {"advertise", prefixes_json(v.advertise)}};
         } else if constexpr (std::is_same_v<T, Ping>) {
           j = {{"type", "ping"}};
         } else if constexpr (std::is_same_v<T, Pong>) {
@@ -284,6 +297,7 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
     h.listen_port = static_cast<uint16_t>(r.integer("listen_port", 0, 65535));
     h.endpoints = r.endpoints("endpoints");
     if (!read_reflexive(j, h.reflexive, why)) return std::nullopt;
+    h.routes = r.routes("routes");
     if (auto it = j.find("enroll"); it != j.end()) {
       if (!it->is_object()) return r.fail("enroll must be an object"), std::nullopt;
       Reader e{*it, why};
@@ -297,6 +311,12 @@ std::optional<Message> decode(std::string_view text, std::string* why) {
   if (type == "endpoints") {
     EndpointsUpdate u{r.endpoints("endpoints"), std::nullopt};
     if (!r.ok || !read_reflexive(j, u.reflexive, why)) return std::nullopt;
+    return u;
+  }
+  if (type == "routes") {
+    if (!j.contains("advertise")) return r.fail("missing field \"advertise\""), std::nullopt;
+    RoutesUpdate u{r.routes("advertise")};
+    if (!r.ok) return std::nullopt;
     return u;
   }
   if (type == "ping") return Ping{};

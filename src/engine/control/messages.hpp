@@ -5,8 +5,10 @@
 // node -> coordinator
 //   {"type":"hello", "name":"", "hostname":"laptop", "listen_port":51820,
 //    "endpoints":["192.168.1.2:51820"], "reflexive":"203.0.113.10:51820" (if known),
+//    "routes":["10.1.0.0/24"] (advertised subnet routes; optional),
 //    "enroll":{"invite":"<16 hex>", "secret":"<base64url>"}}   (only when joining)
 //   {"type":"endpoints", "endpoints":[...], "reflexive":"203.0.113.10:40001"}  (candidates changed)
+//   {"type":"routes", "advertise":["10.1.0.0/24","0.0.0.0/0"]}  (the whole set this node offers)
 //   {"type":"ping"}                                            (link liveness)
 //   {"type":"call_me_maybe", "peer":"<b64 key of the target>", ...cmm}
 //
@@ -27,7 +29,7 @@
 //
 // {peer} = {"id":7, "name":"laptop", "ip":"100.83.0.2", "ip6":"fd12:3456:789a::6453:2",
 //           "public_key":"<b64>", "endpoints":["203.0.113.10:51820", ...], "groups":["servers"],
-//           "online":true}
+//           "online":true, "routes":["10.1.0.0/24"]}   (routes: approved and advertised; absent = none)
 // "ula" (the network's IPv6 /48) and "ip6" are absent from older coordinators;
 // older nodes ignore them.
 // {filter} = {"rules":[{"src":["100.83.0.0/16"], "dst":["100.83.0.2/32"], "proto":"tcp",
@@ -58,6 +60,9 @@ struct PeerInfo {
   std::vector<net::Endpoint> endpoints;
   std::vector<std::string> groups;
   bool online = false;
+  // Prefixes routed to this peer: advertised by it and approved by an admin
+  // (0.0.0.0/0 = it is an exit node). Normalized (control/routes.hpp).
+  std::vector<net::Prefix> routes;
   bool operator==(const PeerInfo&) const = default;
 };
 
@@ -75,6 +80,11 @@ struct Hello {
   std::optional<net::Endpoint> reflexive;    // public mapping learned by STUN
   std::optional<std::string> invite_id;      // enrolling
   std::optional<std::string> invite_secret;  // base64url; present with invite_id
+  std::vector<net::Prefix> routes;           // advertised subnet/exit routes
+};
+// The node's advertised routes changed (the whole new set).
+struct RoutesUpdate {
+  std::vector<net::Prefix> advertise;
 };
 struct EndpointsUpdate {
   std::vector<net::Endpoint> endpoints;
@@ -122,7 +132,8 @@ struct ErrorMsg {
   std::string code, message;
 };
 
-using Message = std::variant<Hello, EndpointsUpdate, Ping, Pong, Welcome, FullMap, Delta, ErrorMsg, CallMeMaybe>;
+using Message = std::variant<Hello, EndpointsUpdate, Ping, Pong, Welcome, FullMap, Delta, ErrorMsg, RoutesUpdate,
+                             CallMeMaybe>;
 
 std::string encode(const Message& m);
 // nullopt for anything malformed (bad JSON, missing or ill-typed fields,

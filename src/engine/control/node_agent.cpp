@@ -56,6 +56,14 @@ std::vector<uint8_t> NodeAgent::set_endpoints(std::vector<net::Endpoint> lan, st
   return ch_->take_output();
 }
 
+std::vector<uint8_t> NodeAgent::set_routes(std::vector<net::Prefix> routes) {
+  if (routes == routes_) return {};
+  routes_ = std::move(routes);
+  if (!linked()) return {};
+  ch_->send(encode(RoutesUpdate{routes_}));
+  return ch_->take_output();
+}
+
 std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) {
   ch_ = SecureChannel::client(key_, coordinator_, rng, wall_ns);
   welcomed_ = false;
@@ -65,6 +73,8 @@ std::vector<uint8_t> NodeAgent::on_connected(crypto::Rng& rng, int64_t wall_ns) 
   h.listen_port = listen_port_;
   h.endpoints = endpoints_;
   h.reflexive = reflexive_;
+  h.routes = routes_;
+  hello_routes_ = routes_;
   if (invite_id_) {
     h.invite_id = invite_id_;
     h.invite_secret = invite_secret_;
@@ -120,6 +130,9 @@ void NodeAgent::handle(const Message& m) {
   if (auto* w = std::get_if<Welcome>(&m)) {
     state_.welcome = *w;
     welcomed_ = true;
+    // Routes changed while the hello was on its way: send the new set now
+    // (on_bytes writes it out with the rest).
+    if (routes_ != hello_routes_) ch_->send(encode(RoutesUpdate{routes_}));
     invite_id_.reset();  // enrolled: the invite is spent
     invite_secret_.reset();
     map_changed_ = true;

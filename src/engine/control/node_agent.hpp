@@ -55,6 +55,11 @@ class NodeAgent {
   // of an update to send when a link is up and they changed (else empty).
   std::vector<uint8_t> set_endpoints(std::vector<net::Endpoint> lan, std::optional<net::Endpoint> reflexive);
   void restore(NetState s) { state_ = std::move(s); }
+  // The routes this node advertises (the whole set). Returns the bytes of an
+  // update to send when a link is up and they changed (else empty); the next
+  // hello carries them in any case.
+  std::vector<uint8_t> set_routes(std::vector<net::Prefix> routes);
+  const std::vector<net::Prefix>& routes() const { return routes_; }
 
   // A new TCP link is up: returns the bytes to write (handshake + hello).
   std::vector<uint8_t> on_connected(crypto::Rng& rng, int64_t wall_ns);
@@ -94,6 +99,8 @@ class NodeAgent {
   std::optional<std::string> invite_id_, invite_secret_;
   std::vector<net::Endpoint> endpoints_;
   std::optional<net::Endpoint> reflexive_;
+  std::vector<net::Prefix> routes_;
+  std::vector<net::Prefix> hello_routes_;  // what the last hello carried
   std::unique_ptr<SecureChannel> ch_;
   NetState state_;
   bool welcomed_ = false;

@@ -52,6 +52,10 @@ struct NodeRecord {
   int64_t created_unix = 0;
   int64_t last_seen_unix = 0;  // 0 = never connected
   std::vector<net::Endpoint> endpoints;  // as last reported by the node
+  // Subnet/exit routes (control/routes.hpp), each normalized: what the node
+  // offers, and what an admin approved. Routed = both.
+  std::vector<net::Prefix> advertised_routes;
+  std::vector<net::Prefix> approved_routes;
 };
 
 struct InviteOptions {
@@ -113,6 +117,12 @@ class Registry {
   virtual bool rename_node(int64_t id, const std::string& new_name) = 0;
   virtual void set_endpoints(int64_t id, const std::vector<net::Endpoint>& eps) = 0;
   virtual void touch(int64_t id, int64_t now_unix) = 0;  // last_seen
+  // Replaces the node's advertised routes as a whole (approvals stay, so a
+  // withdrawn and re-advertised prefix needs no second approval). Nothing
+  // happens for a missing id.
+  virtual void set_advertised_routes(int64_t id, const std::vector<net::Prefix>& routes) = 0;
+  // Approves or unapproves one prefix of a node; false if there is no such node.
+  virtual bool set_route_approved(int64_t id, const net::Prefix& prefix, bool approved, int64_t now_unix) = 0;
 
   virtual InviteRecord create_invite(const InviteOptions& opts, const std::array<uint8_t, 32>& secret_hash,
                                      int64_t now_unix) = 0;

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <set>
 
 #include "engine/io/daemon_impl.hpp"
 #include "engine/io/interfaces.hpp"
@@ -102,6 +103,7 @@ void Daemon::Impl::start_node() {
   agent = std::make_unique<control::NodeAgent>(n.key, n.coordinator_key, n.name, n.hostname, udp->port());
   if (n.invite_id) agent->set_invite(*n.invite_id, n.invite_secret.value_or(""));
   agent->set_endpoints(lan_candidates(), std::nullopt);
+  start_routes();
 
   // Come back up from the cached map: tunnels work while the coordinator is away.
   if (auto st = store::load_map(*opts.db); st && st->welcome) {
@@ -138,6 +140,11 @@ void Daemon::Impl::start_data_plane(const control::Welcome& w) {
   plane->start();
   if (os_dns) os_dns->apply(tun->name(), w.network.domain, resolver.str());
   check_paths();
+  try {
+    sync_forwarding();
+  } catch (const std::exception& e) {
+    log::error("%s", e.what());  // the overlay itself works; routing through us does not
+  }
   run_prober();
   run_spray();
   // The coordinator's own node reaches it over loopback, where STUN would
@@ -159,12 +166,19 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
   start_data_plane(*st.welcome);
   const auto& self = st.welcome->self.public_key;
   wg::Time now = monotonic_now();
+  // Subnet routes go to one peer each (plan_routes looks at the whole map):
+  // a change of one peer can move a route to another, so peers whose routes
+  // moved are configured again too.
+  auto routes_before = peer_routes;
+  plan_routes();
   std::optional<std::vector<net::Prefix>> subnets;  // read from the kernel once, when first needed
   auto configure = [&](const crypto::PublicKey& key, const control::PeerInfo& p) {
     wg::PeerConfig c;
     c.public_key = key;
     c.allowed_ips = {net::Prefix{p.ip, static_cast<uint8_t>(p.ip.v6 ? 128 : 32)}};
     if (p.ip6) c.allowed_ips.push_back(net::Prefix{*p.ip6, 128});
+    if (auto r = peer_routes.find(key); r != peer_routes.end())
+      c.allowed_ips.insert(c.allowed_ips.end(), r->second.begin(), r->second.end());
     c.persistent_keepalive = kPersistentKeepalive;
     // Only hand the device a new endpoint when the map's candidates changed,
     // so a roamed-to address learned from real traffic is not overridden.
@@ -228,6 +242,14 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
       note_name(key, &it->second);
       if (key != self) configure(key, it->second);
     }
+    std::set<crypto::PublicKey, control::KeyLess> moved;
+    for (auto& [key, r] : routes_before)
+      if (auto it = peer_routes.find(key); it == peer_routes.end() || it->second != r) moved.insert(key);
+    for (auto& [key, r] : peer_routes)
+      if (auto it = routes_before.find(key); it == routes_before.end() || it->second != r) moved.insert(key);
+    for (auto& key : moved)
+      if (auto it = st.peers.find(key); key != self && it != st.peers.end() && !ch.upserted.count(key))
+        configure(key, it->second);
   }
   if (plane) plane->rearm();
   if (st.filter != applied_filter) {
@@ -243,6 +265,7 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
     filter->set_sources(sources);
   }
   run_prober();
+  sync_os_routes();
   if (names_changed) {
     std::vector<dns::Record> names;
     for (auto& [key, p] : st.peers) {
@@ -355,6 +378,11 @@ void Daemon::Impl::connect_link() {
   current_endpoint = ep;
   link = std::make_unique<tcp::socket>(io);
   tcp::endpoint te(asio::ip::make_address(ep.ip.str()), ep.port);
+  // Marked, so that with an exit node in use the control link still takes
+  // the original route (tun/exit_route.hpp).
+  std::error_code open_ec;
+  link->open(te.protocol(), open_ec);
+  if (!open_ec) tun::mark_socket(link->native_handle());
   log::debug("connecting to the coordinator at %s", ep.str().c_str());
   link_timer.expires_after(kConnectTimeout);
   link_timer.async_wait([this](const std::error_code& ec) {

@@ -72,6 +72,12 @@ struct DaemonOptions {
 // inside the overlay, never in a network range ovl hands out.
 inline constexpr uint8_t kResolverAddress[4] = {100, 100, 100, 100};
 
+// Node settings in the state dir's kv table that the daemon owns (the CLI
+// writes them for `ovl up --advertise-exit-node / --exit-node`): the
+// advertised routes, comma-separated, and the exit node's name or IP.
+inline constexpr const char* kRoutesSetting = "node.routes";
+inline constexpr const char* kExitNodeSetting = "node.exit_node";
+
 // Exit codes of run().
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;

@@ -71,7 +71,9 @@ json Daemon::Impl::status_json() {
     if (key == w.self.public_key) continue;
     json e{{"name", p.name},   {"ip", p.ip.str()}, {"public_key", b64(key)}, {"online", p.online},
            {"endpoint", nullptr}, {"last_handshake", nullptr}, {"rx_bytes", 0}, {"tx_bytes", 0},
-           {"candidates", endpoints(p.endpoints)}, {"ip6", p.ip6 ? json(p.ip6->str()) : json(nullptr)}};
+           {"candidates", endpoints(p.endpoints)}, {"ip6", p.ip6 ? json(p.ip6->str()) : json(nullptr)},
+           {"routes", json::array()}};
+    for (auto& rt : p.routes) e["routes"].push_back(rt.str());
     std::string path = p.online ? "connecting" : "offline";
     if (auto it = dev.find(key); it != dev.end()) {
       auto& s = it->second;
@@ -106,6 +108,7 @@ json Daemon::Impl::status_json() {
                  {"flows", filter->flows().live(monotonic_now())},
                  {"denied_packets", filter->denied()},
                  {"reply_packets", filter->replies()}};
+  r.update(routes_status());
   return r;
 }
 
@@ -145,6 +148,7 @@ json Daemon::Impl::handle_api(const control::ApiRequest& req) {
     asio::post(io, [this] { stop(kExitOk); });
     return {{"ok", true}};
   }
+  if (auto r = handle_route_api(req)) return *r;
   if (!coord) return error("this node does not run the coordinator; run the command on the coordinator's host");
   if (std::holds_alternative<api::Nodes>(req)) {
     json a = json::array();

@@ -25,6 +25,8 @@
 #include "engine/relay/client.hpp"
 #include "engine/relay/server.hpp"
 #include "engine/wg/device.hpp"
+#include "tun/exit_route.hpp"
+#include "tun/forwarding.hpp"
 #include "tun/tun_device.hpp"
 
 namespace ovl::io {
@@ -122,6 +124,14 @@ struct Daemon::Impl : control::CoordinatorOutput {
   std::map<crypto::PublicKey, net::Endpoint, control::KeyLess> direct_candidate;  // chosen from the map
   std::map<crypto::PublicKey, std::pair<std::string, net::IpAddr>, control::KeyLess> dns_names;  // in the zone
   std::array<uint8_t, 65536 + 64> relay_out{};
+  // Subnet routes and exit nodes (daemon_routes.cpp).
+  std::string exit_node;                               // as configured: name or overlay IP, "" = none
+  std::optional<crypto::PublicKey> exit_peer;          // the peer in use as exit node
+  std::string exit_problem;                            // why exit_node is not in use
+  std::vector<net::Prefix> tun_routes;                 // subnet routes we added to the TUN
+  std::map<crypto::PublicKey, std::vector<net::Prefix>, control::KeyLess> peer_routes;  // routed to each peer
+  std::unique_ptr<tun::ExitRoute> exit_route;
+  std::unique_ptr<tun::Forwarding> forwarding;
   std::unique_ptr<nat::Prober> prober;  // disco pings and pongs, path choice
   asio::steady_timer prober_timer{io};
   nat::Spray spray;
@@ -175,6 +185,17 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d);
   void stop(int code, const std::string& why = {});
 
+  // daemon_routes.cpp
+  void start_routes();                  // settings from the state dir, stale OS state removed
+  void plan_routes();                   // peer_routes and exit_peer from the map
+  void sync_os_routes();                // TUN routes, exit route, forwarding
+  void sync_forwarding();               // throws std::runtime_error (nft, sysctl)
+  void send_routes(std::vector<net::Prefix> routes);  // persist + tell the coordinator
+  std::optional<nlohmann::json> handle_route_api(const control::ApiRequest& req);
+  nlohmann::json route_list();
+  nlohmann::json advertise_route(const std::string& prefix, bool withdraw);
+  nlohmann::json set_exit_node(std::string node);
+  nlohmann::json routes_status();
   // daemon_paths.cpp: disco, call-me-maybe, path choice, spraying
   void check_paths();
   void on_disco(std::span<const uint8_t> d, const net::Endpoint& from);

@@ -5,6 +5,7 @@
 #include "engine/io/daemon_impl.hpp"
 #include "engine/io/system_env.hpp"
 #include "engine/log.hpp"
+#include "tun/exit_route.hpp"
 
 namespace ovl::io {
 
@@ -282,6 +283,7 @@ void Daemon::Impl::open_spray_sockets(const crypto::PublicKey& peer, const net::
     uint32_t id = next_spray_id++;
     try {
       spray_sockets[id] = std::make_unique<SpraySocket>(io, id, peer, target);
+      tun::mark_socket(spray_sockets[id]->udp.fd());  // like the main socket: never into an exit node's tunnel
     } catch (const std::exception& e) {
       log::warn("spray: could only open %d sockets: %s", opened, e.what());
       break;

@@ -61,6 +61,9 @@ void Daemon::Impl::start_coordinator() {
   if (ec)
     throw std::system_error(ec, "cannot listen on TCP port " + std::to_string(c.port) + " for the coordinator");
   acceptor->listen();
+  // Marked like the node's own sockets (accepted links inherit the mark): a
+  // coordinator host that uses an exit node still answers nodes directly.
+  tun::mark_socket(acceptor->native_handle());
   accept_control();
   schedule_ephemeral();
   sweep_preauth();
@@ -262,6 +265,7 @@ void Daemon::Impl::schedule_ephemeral() {
 void Daemon::Impl::open_stun_socket(uint16_t port) {
   try {
     stun_sockets.push_back(std::make_unique<StunSocket>(io, port, stun_advertised(port)));
+    tun::mark_socket(stun_sockets.back()->udp.fd());
     read_stun(*stun_sockets.back());
   } catch (const std::exception& e) {
     // Without it nodes still learn their mapping, just not how their NAT maps.
@@ -306,6 +310,7 @@ void Daemon::Impl::open_relay(uint16_t port) {
     net::Endpoint listen{net::IpAddr{}, port};
     relay_service = std::make_unique<RelayService>(io, listen, *c.relay_secret, stun_advertised(port));
     relay_service->start();
+    tun::mark_socket(relay_service->fd());  // never into the tunnel of an exit node
     if (!c.advertise.empty()) {
       net::Endpoint e = c.advertise.front();
       e.port = port;

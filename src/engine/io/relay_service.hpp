@@ -42,6 +42,7 @@ class RelayService {
 
   void start();
   uint16_t port() const { return udp_.port(); }
+  int fd() const { return udp_.fd(); }
   relay::Server& server() { return server_; }
   // Datagrams taken from the socket, and in how many receive calls (how well
   // batching works under the actual load).

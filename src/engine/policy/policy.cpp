@@ -190,6 +190,7 @@ RuleSet Compiler::for_node(const Member& dest) const {
   RuleSet rs;
   std::vector<net::Prefix> own;
   for (auto& a : dest.addrs) own.push_back(host_prefix(a));
+  for (auto& r : dest.routes) own.push_back(r.masked());
   for (auto& p : policies_) {
     if (!covers(p.to, dest)) continue;
     Rule r;

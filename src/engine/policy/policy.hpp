@@ -91,6 +91,10 @@ struct Member {
   int64_t id = 0;
   std::vector<net::IpAddr> addrs;  // its overlay addresses
   std::vector<std::string> groups;
+  // Subnet routes it carries (approved and advertised; 0.0.0.0/0 for an exit
+  // node): traffic to them is traffic to this node, so the policies that
+  // admit traffic to it admit routed traffic too.
+  std::vector<net::Prefix> routes;
 };
 
 // Compiles one set of policies for many receiving nodes: the groups are
@@ -101,7 +105,7 @@ class Compiler {
  public:
   Compiler(std::vector<Policy> policies, const std::vector<Member>& members, std::vector<net::Prefix> network);
   // The rules of the policies whose `to` covers `dest`, with dst = dest's
-  // own addresses. Policies whose sources resolve to nothing are left out.
+  // own addresses and the subnets it routes. Policies whose sources resolve to nothing are left out.
   RuleSet for_node(const Member& dest) const;
 
  private:
