@@ -154,9 +154,13 @@ int cmd_netcheck(const GlobalOptions& g) {
   std::printf("NAT mapping:        %s\n", str(r["mapping"]).c_str());
   if (r["coordinator_rtt_ms"].is_number())
     std::printf("coordinator RTT:    %.2f ms\n", r["coordinator_rtt_ms"].get<double>());
-  for (auto& rl : r["relays"])
-    std::printf("relay %s: %s%s%s\n", str(rl["endpoint"]).c_str(), rl["ready"].get<bool>() ? "ready" : "not ready",
-                rl["problem"].get<std::string>().empty() ? "" : " - ", rl["problem"].get<std::string>().c_str());
+  for (auto& rl : r["relays"]) {
+    std::string rtt = rl.contains("rtt_ms") && rl["rtt_ms"].is_number()
+                          ? " (RTT " + std::to_string(rl["rtt_ms"].get<double>()).substr(0, 6) + " ms)"
+                          : "";
+    std::printf("relay %s: %s%s%s%s\n", str(rl["endpoint"]).c_str(), rl["ready"].get<bool>() ? "ready" : "not ready",
+                rtt.c_str(), rl["problem"].get<std::string>().empty() ? "" : " - ", rl["problem"].get<std::string>().c_str());
+  }
   std::string lan;
   for (auto& e : r["lan_candidates"]) lan += (lan.empty() ? "" : ", ") + e.get<std::string>();
   std::printf("LAN candidates:     %s\n", lan.empty() ? "-" : lan.c_str());

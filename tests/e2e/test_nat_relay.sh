@@ -35,8 +35,13 @@ log "  a -> b: relay ($reason)"
 [ "$reason" = "both sides behind endpoint-dependent NAT" ] || fail "relay reason '$reason' does not name the NAT types"
 [ "$(peer_path a hub)" = direct ] || fail "a -> hub should be direct, is $(peer_path a hub)"
 
-mapping=$(ovl_cli a --json netcheck | python3 -c 'import json,sys; print(json.load(sys.stdin)["mapping"])')
+nc=$(ovl_cli a --json netcheck)
+mapping=$(echo "$nc" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mapping"])')
 [ "$mapping" = endpoint-dependent ] || fail "netcheck on a says mapping '$mapping', expected endpoint-dependent"
+# Latency to the relay: the round trip of the lease request it accepted.
+relay_rtt=$(echo "$nc" | python3 -c 'import json,sys; r=json.load(sys.stdin)["relays"]; print(r[0]["rtt_ms"] if r and r[0]["ready"] else "none")')
+case $relay_rtt in none|None) fail "netcheck on a reports no ready relay with a latency: $nc" ;; esac
+log "  netcheck: relay RTT $relay_rtt ms"
 out=$(ovl_cli a ping b -c 2) || fail "ovl ping b failed: $out"
 echo "$out" | grep -q "via relay 203.0.113.1:51822" || fail "ping did not report the relay: $out"
 log "  netcheck: $mapping; $(echo "$out" | tail -1)"

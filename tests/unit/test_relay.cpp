@@ -642,11 +642,18 @@ TEST_CASE("relay: the client answers the challenge and gets its lease") {
   CHECK(c.ready());
   CHECK(rounds == 2);
   CHECK(f.server.is_allocated(f.ka));
+  REQUIRE(c.last_rtt());
+  CHECK(*c.last_rtt() == Client::Time{0});  // answered at the same virtual instant
   CHECK_FALSE(c.on_timer(t));  // nothing until the renewal
   t += Client::kRenewEvery;
   auto renew = c.on_timer(t);
   REQUIRE(renew);
-  CHECK(parse_allocated(f.feed(*renew, a_at).at(0).bytes));
+  auto answer = f.feed(*renew, a_at).at(0).bytes;
+  CHECK(parse_allocated(answer));
+  c.on_message(answer, g.relay, t + 3ms, virt);  // netcheck's relay latency: request to ALLOCATED
+  CHECK(c.last_rtt() == Client::Time{3ms});
+  c.on_message(answer, g.relay, t + 9ms, virt);  // a duplicate answer does not count again
+  CHECK(c.last_rtt() == Client::Time{3ms});
 
   // A grant without a relay key (an older coordinator) is not usable.
   Client old(a_priv);

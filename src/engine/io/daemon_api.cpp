@@ -129,9 +129,13 @@ json Daemon::Impl::netcheck_json() {
   }
   json relays = json::array();
   if (relay_client && relay_client->configured())
+  {
+    auto rtt = relay_client->last_rtt();
     relays.push_back({{"endpoint", relay_client->relay().str()},
                       {"ready", relay_client->ready()},
+                      {"rtt_ms", rtt ? json(std::chrono::duration<double, std::milli>(*rtt).count()) : json(nullptr)},
                       {"problem", relay_client->last_refusal()}});
+  }
   r["relays"] = relays;
   std::vector<std::string> eps;
   if (opts.node && udp)

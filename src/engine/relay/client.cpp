@@ -31,6 +31,7 @@ std::optional<std::vector<uint8_t>> Client::on_timer(Time now) {
   std::vector<uint8_t> b(kAllocateSize);
   serialize(a, std::span<uint8_t, kAllocateSize>(b.data(), b.size()));
   next_ = now + (allocated_ ? kRenewEvery : kRetryEvery);
+  sent_at_ = now;  // the ALLOCATED that answers it gives the round-trip time
   return b;
 }
 
@@ -48,6 +49,10 @@ std::span<const uint8_t> Client::on_message(std::span<const uint8_t> d, const ne
       if (parse_allocated(d)) {
         allocated_ = true;
         refusal_ = "";
+        // Leases are renewed one at a time; an answer that arrives after
+        // the next request went out would count short, which the next
+        // renewal corrects.
+        if (sent_at_) rtt_ = now - *sent_at_, sent_at_.reset();
         next_ = now + kRenewEvery;
       }
       return {};

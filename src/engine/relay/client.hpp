@@ -69,6 +69,8 @@ class Client {
   size_t wrap(const net::Endpoint& virtual_ep, std::span<const uint8_t> payload, std::span<uint8_t> out) const;
 
   const char* last_refusal() const { return refusal_; }
+  // Round trip of the last lease request the relay accepted (netcheck).
+  std::optional<Time> last_rtt() const { return rtt_; }
 
  private:
   crypto::SecretKey self_private_;
@@ -79,6 +81,8 @@ class Client {
   Cookie cookie_{};              // the relay's last challenge to us
   bool allocated_ = false;
   Time next_{0};
+  std::optional<Time> sent_at_;  // the last ALLOCATE still unanswered
+  std::optional<Time> rtt_;
   const char* refusal_ = "";
   std::map<NodeId, uint32_t> ids_;
   std::map<uint32_t, NodeId> keys_;
