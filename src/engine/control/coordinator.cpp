@@ -619,9 +619,11 @@ void Coordinator::expire_ephemeral(int64_t grace_s, CoordinatorOutput& out) {
     int64_t since = it != offline_since_.end() ? it->second : (n.last_seen_unix ? n.last_seen_unix : n.created_unix);
     if (now - since >= grace_s) expired.emplace_back(n.name, now - since);
   }
-  for (auto& [name, offline] : expired) {
+  for (auto& e : expired) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+    const std::string& name = e.first;
     std::string err;
-    log::info("removing ephemeral node %s, offline for %lld s", name.c_str(), static_cast<long long>(offline));
+    log::info("removing ephemeral node %s, offline for %lld s", name.c_str(), static_cast<long long>(e.second));
     best_effort("the removal of an ephemeral node", [&] { remove_node(name, out, err); });
   }
 }
