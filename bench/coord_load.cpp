@@ -6,9 +6,9 @@
 // For each N: starts `ovl coordinator` (the product binary) with a temporary
 // state dir on a free loopback port, creates a reusable invite through its
 // local API, enrolls N simulated nodes over real control links (coord_sim.hpp)
-// and keeps them connected; then makes three changes one after the other — a
-// new node joins, a node is renamed, a node is removed — and times how long
-// each takes to reach every connected node. Prints one table: enrollments per
+// and keeps them connected; then makes four changes one after the other — a
+// new node joins, a node is renamed, a node is removed, a policy is added —
+// and times how long each takes to reach every connected node. Prints one table: enrollments per
 // second, each change's propagation p50/max, the coordinator's RSS (now and
 // peak) and CPU time from /proc/PID.
 //
@@ -58,6 +58,9 @@ struct Options {
   int timeout_s = 600;
   bool check = false, json_out = false;
 };
+
+// join, rename, remove, policy
+constexpr size_t kChanges = 4;
 
 struct Change {
   std::string what;
@@ -318,7 +321,8 @@ double percentile(std::vector<double> v, double q) {
 }
 
 // Starts a change with `trigger`, then waits until every linked node other
-// than `exempt` holds a delta containing `marker`.
+// than `exempt` holds a delta containing `marker` (empty: a delta carrying
+// the node's own new filter).
 Change measure(const Coordinator& c, bench::SimFleet& fleet, const std::string& what, const std::string& marker,
                size_t exempt, const std::function<void()>& trigger, int64_t deadline) {
   Change ch;
@@ -327,7 +331,10 @@ Change measure(const Coordinator& c, bench::SimFleet& fleet, const std::string& 
   for (size_t i = 0; i < fleet.nodes.size(); ++i)
     if (i != exempt && fleet.nodes[i]->mapped && !fleet.nodes[i]->closed) who.push_back(i);
   ch.expected = who.size();
-  fleet.watch(marker);
+  if (marker.empty())
+    fleet.watch_filter();
+  else
+    fleet.watch(marker);
   double cpu0 = proc_stat(c.pid).cpu_s;
   int64_t t0 = bench::mono_ns();
   trigger();
@@ -389,6 +396,15 @@ Result run(const Options& o, size_t n) {
     r.changes.push_back(measure(
         c, fleet, "remove", "\"" + key + "\"", victim, [&] { api(c, {{"cmd", "remove"}, {"node", "renamed-0"}}); },
         deadline));
+    // 4. A policy that names every node on both sides: each node's filter
+    // changes, so each linked node must get a delta with its own "filter".
+    r.changes.push_back(measure(
+        c, fleet, "policy", "", SIZE_MAX,
+        [&] {
+          api(c, {{"cmd", "policy.add"}, {"name", "bench"}, {"from", "*"}, {"to", "*"}, {"proto", "tcp"},
+                  {"ports", "22"}});
+        },
+        deadline));
   }
   auto ps = proc_stat(c.pid);
   r.rss_mb = ps.rss_mb;
@@ -410,12 +426,12 @@ Result run(const Options& o, size_t n) {
 
 void print_table(const std::vector<Result>& rs) {
   std::printf("\ncoordinator scale (ovl coordinator on loopback, simulated nodes over real control links)\n");
-  std::printf("%7s %9s %8s %8s %8s | %-28s | %-28s | %-28s | %7s %7s %7s\n", "N", "enroll/s", "enroll s", "CPU s",
-              "tool s",
-              "join p50/max ms", "rename p50/max ms", "remove p50/max ms", "RSS MB", "peak MB", "CPU s");
+  std::printf("%7s %9s %8s %8s %8s | %-28s | %-28s | %-28s | %-28s | %7s %7s %7s\n", "N", "enroll/s", "enroll s",
+              "CPU s", "tool s", "join p50/max ms", "rename p50/max ms", "remove p50/max ms", "policy p50/max ms",
+              "RSS MB", "peak MB", "CPU s");
   for (auto& r : rs) {
     std::printf("%7zu %9.0f %8.1f %8.1f %8.1f", r.n, r.enroll_per_s, r.enroll_s, r.enroll_cpu_s, r.tool_cpu_s);
-    for (size_t k = 0; k < 3; ++k) {
+    for (size_t k = 0; k < kChanges; ++k) {
       if (k < r.changes.size()) {
         auto& c = r.changes[k];
         char cell[64];
@@ -472,7 +488,7 @@ int main(int argc, char** argv) {
       results.push_back(r);
     }
     auto& r = results.back();
-    all_reached = all_reached && r.error.empty() && r.changes.size() == 3 && r.enrolled == n;
+    all_reached = all_reached && r.error.empty() && r.changes.size() == kChanges && r.enrolled == n;
     for (auto& c : r.changes) all_reached = all_reached && c.got == c.expected && c.expected > 0;
   }
   if (o.json_out) {

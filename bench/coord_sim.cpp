@@ -29,12 +29,15 @@ int64_t wall_ns() {
 }
 
 // The coordinator's JSON has sorted keys: a full map starts with its
-// "peers" and a delta with its "remove", and both end with "version" (a key
-// no peer has). This lets a simulated node read a 1.5 MB map without
-// parsing it; the smaller messages are searched for their "type".
+// "peers" and a delta with its "remove" (or, when it carries the node's new
+// filter, with that "filter"), and both end with "version" (a key no peer
+// has). This lets a simulated node read a 1.5 MB map without parsing it; the
+// smaller messages are searched for their "type".
+constexpr const char* kFilterDelta = "{\"filter\":";
+
 std::string message_type(const std::string& text) {
   if (text.rfind("{\"peers\":", 0) == 0) return "map";
-  if (text.rfind("{\"remove\":", 0) == 0) return "delta";
+  if (text.rfind("{\"remove\":", 0) == 0 || text.rfind(kFilterDelta, 0) == 0) return "delta";
   static const std::string key = "\"type\":\"";
   auto at = text.find(key);
   if (at == std::string::npos) return {};
@@ -193,7 +196,9 @@ void SimFleet::on_message(SimNode& s, const std::string& text) {
       --in_flight;
       ++enrolled;
     }
-    if (type == "delta" && !marker_.empty() && !s.mark_ns && text.find(marker_) != std::string::npos)
+    if (type == "delta" && !s.mark_ns &&
+        ((!marker_.empty() && text.find(marker_) != std::string::npos) ||
+         (watch_filter_ && text.rfind(kFilterDelta, 0) == 0)))
       s.mark_ns = mono_ns();
   } else if (type == "error") {
     s.error = "refused: " + text;
@@ -254,6 +259,13 @@ bool SimFleet::settle(int quiet_ms, int64_t deadline_ns, const std::function<boo
 
 void SimFleet::watch(std::string marker) {
   marker_ = std::move(marker);
+  watch_filter_ = false;
+  for (auto& s : nodes) s->mark_ns = 0;
+}
+
+void SimFleet::watch_filter() {
+  marker_.clear();
+  watch_filter_ = true;
   for (auto& s : nodes) s->mark_ns = 0;
 }
 

@@ -27,7 +27,7 @@ struct SimNode {
   crypto::PublicKey pub{};
   bool connecting = false, welcomed = false, mapped = false, closed = false;
   uint64_t version = 0;
-  int64_t mark_ns = 0;    // when a delta holding the watched marker arrived (0 = not yet)
+  int64_t mark_ns = 0;    // when a delta holding the watched marker (or filter) arrived (0 = not yet)
   std::string error;      // the coordinator's error message, or why the link dropped
 };
 
@@ -54,6 +54,9 @@ class SimFleet {
   // From now on, a node that receives a delta containing `marker` records
   // when (SimNode::mark_ns); clears earlier marks.
   void watch(std::string marker);
+  // The same for a delta that carries the node's own filter (a "filter"
+  // field: sent only to the links whose filter changed).
+  void watch_filter();
   // Nodes that are linked (welcomed, holding a map, not closed).
   size_t linked() const;
 
@@ -77,6 +80,7 @@ class SimFleet {
   crypto::PublicKey coordinator_;
   std::string invite_id_, invite_secret_;
   std::string marker_;
+  bool watch_filter_ = false;
   crypto::SystemRng rng_;
   std::vector<uint8_t> rbuf_;
 };
