@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -120,6 +121,9 @@ struct Daemon::Impl : control::CoordinatorOutput {
   nat::PathSelector paths;
   dns::Responder dns;
   asio::steady_timer path_timer{io};
+  std::vector<net::Endpoint> last_lan;                // our interface addresses at the last check
+  std::chrono::nanoseconds last_network_recheck{-10'000'000'000};
+  std::set<crypto::PublicKey, control::KeyLess> lost_paths;  // peers whose direct path went silent
   std::map<crypto::PublicKey, wg::PeerConfig, control::KeyLess> peer_cfg;       // as last given to the device
   std::map<crypto::PublicKey, net::Endpoint, control::KeyLess> direct_candidate;  // chosen from the map
   std::map<crypto::PublicKey, std::pair<std::string, net::IpAddr>, control::KeyLess> dns_names;  // in the zone
@@ -180,6 +184,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void run_discovery();
   void report_endpoints();
   std::vector<net::Endpoint> lan_candidates() const;  // interface addresses with our UDP port
+  void watch_network(bool path_lost, std::chrono::nanoseconds now);  // STUN again when the network changed
   net::Endpoint stun_advertised(uint16_t port) const;  // SOURCE-ADDRESS for classic STUN clients
   void run_relay_client();
   void send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d);

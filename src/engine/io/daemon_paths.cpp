@@ -169,9 +169,34 @@ std::string Daemon::Impl::relay_reason_for(const crypto::PublicKey& peer) const 
 
 // ---- path choice, once a second ----
 
+// The reflexive address is re-checked every 25 s, and at once when the
+// network changes under us: a local address came or went (a new Wi-Fi, a
+// DHCP renumbering), or a direct path went silent (our NAT may have
+// renumbered or dropped its mappings). Both are cheap to notice here, once
+// a second; a STUN probe costs two small datagrams, and a path that goes
+// silent asks once (at most every 5 s whatever the number of peers).
+void Daemon::Impl::watch_network(bool path_lost, std::chrono::nanoseconds now) {
+  auto lan = lan_candidates();
+  bool lan_changed = lan != last_lan;
+  if (lan_changed) {
+    if (!last_lan.empty()) log::info("local addresses changed: checking the public address again");
+    last_lan = lan;
+  }
+  bool ask = lan_changed || (path_lost && now - last_network_recheck >= std::chrono::seconds(5));
+  if (!ask || !discovery) {
+    if (lan_changed && agent->state().welcome) report_endpoints();
+    return;
+  }
+  last_network_recheck = now;
+  discovery->recheck(now);
+  run_discovery();
+  if (lan_changed && agent->state().welcome) report_endpoints();
+}
+
 void Daemon::Impl::check_paths() {
   auto now = monotonic_now();
   int64_t wall = wall_clock_ns();
+  bool path_lost = false;
   for (auto& s : device->status()) {
     auto cfg = peer_cfg.find(s.public_key);
     if (cfg == peer_cfg.end()) continue;
@@ -188,6 +213,8 @@ void Daemon::Impl::check_paths() {
     o.direct_alive = best.has_value();
     o.on_best = best && s.endpoint && *s.endpoint == best->ep;
     o.direct_lost = prober->lost(key, now);
+    if (o.direct_lost && lost_paths.insert(key).second) path_lost = true;  // news only when it goes
+    if (!o.direct_lost) lost_paths.erase(key);
     o.relay_reason = relay_reason_for(key);
     auto action = paths.decide(key, o, now);
     // Disco found a path and no session runs yet: handshake now. Waiting for
@@ -235,6 +262,7 @@ void Daemon::Impl::check_paths() {
       }
     }
   }
+  watch_network(path_lost, now);
   close_idle_spray_sockets();
   plane->rearm();
   run_spray();
