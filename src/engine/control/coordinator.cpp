@@ -445,7 +445,7 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
 
   // A node that just enrolled may be in groups that policies name: the
   // others' filters change too (compiled again when the delta goes out).
-  if (h.invite_id) pending_filters_ = true;
+  if (h.invite_id && policies_select(*node)) pending_filters_ = true;
   auto net = reg_.network();
   Welcome w{peer_info(*node), {net.id, net.name, net.name + ".ovl", net.cidr, std::nullopt}, {}};
   if (valid_ula(net.ula)) w.network.ula = net.ula;
@@ -512,7 +512,7 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
   }
   offline_since_.erase(n->id);
   remove_peer(n->id);
-  pending_filters_ = true;  // it may have been a source in others' filters
+  if (policies_select(*n)) pending_filters_ = true;  // it may have been a source in others' filters
   maybe_flush(out);
   return true;
 }

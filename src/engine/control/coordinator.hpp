@@ -155,6 +155,7 @@ class Coordinator {
   std::optional<policy::Selector> resolve(const std::string& which, const std::vector<std::string>& known_groups,
                                           std::string& err);
   std::vector<std::string> known_groups();
+  bool policies_select(const NodeRecord& n);  // a policy names the node or one of its groups
   const net::Prefix& ula() const;  // the network's, read once (it never changes)
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);

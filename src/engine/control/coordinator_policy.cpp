@@ -41,6 +41,20 @@ policy::RuleSet Coordinator::filter_for(int64_t node_id) {
   return p != peers().end() ? compiler().for_node(member(p->second.rec)) : policy::RuleSet{};
 }
 
+// Whether a node's arrival or departure can change any node's filter: a
+// policy names it or one of its groups. "*" is the network's ranges, the
+// same whoever is in it, so with only the default policy a storm of joins
+// compiles no filters at all.
+bool Coordinator::policies_select(const NodeRecord& n) {
+  for (auto& p : reg_.policies())
+    for (const policy::Selector* s : {&p.from, &p.to}) {
+      if (s->kind == policy::Selector::Kind::node && s->node_id == n.id) return true;
+      if (s->kind == policy::Selector::Kind::group && std::find(n.groups.begin(), n.groups.end(), s->group) != n.groups.end())
+        return true;
+    }
+  return false;
+}
+
 std::vector<std::string> Coordinator::known_groups() {
   std::set<std::string> g;
   for (auto& n : reg_.nodes()) g.insert(n.groups.begin(), n.groups.end());
