@@ -7,7 +7,9 @@
 #   * an ALLOCATE captured on the relay's wire and replayed from another host earns
 #     only a challenge (fewer bytes than it sent), and that host cannot SEND (issue 7);
 #   * kill -9 of the relay: the direct paths to the hub are unaffected; restarted,
-#     the relayed pair recovers.
+#     the relayed pair recovers;
+#   * a node removed by the admin loses the standalone relay within 5 s: the
+#     coordinator sends it a REVOKE under the shared secret (issue 7).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/natlab.sh"
 . "$(dirname "$0")/ovl_net.sh"
@@ -95,4 +97,12 @@ t0=$(now_ms)
 wait_for --timeout 40 ping_once a "$B_IP" || fail "the relayed pair did not recover"
 log "  relayed pair recovered $(( $(now_ms) - t0 )) ms after the relay came back"
 [ "$(peer_field a b endpoint)" = "$RELAY" ] || fail "a -> b no longer through $RELAY"
+
+check "a node removed on the coordinator is refused by the standalone relay within 5 s"
+grep -q "refused from now on" "$WORK/relay.log" && fail "the relay revoked someone before any removal"
+t0=$(now_ms)
+ovl_cli coord remove b >/dev/null || fail "ovl remove b failed"
+wait_for --timeout 5 grep -q "refused from now on" "$WORK/relay.log" \
+  || fail "the standalone relay did not learn of b's removal within 5 s: $(tail -5 "$WORK/relay.log")"
+log "  relay revoked b $(( $(now_ms) - t0 )) ms after ovl remove"
 pass

@@ -272,7 +272,7 @@ TEST_CASE("relay: codec rejects every size and header violation") {
     CHECK_FALSE(is_relay_message(v));
     CHECK_FALSE(parse_allocate(v));
   }
-  for (uint8_t t : {0, 7, 0xFF}) {
+  for (uint8_t t : {0, 8, 0xFF}) {  // 7 is REVOKE
     auto v = alloc;
     v[4] = t;
     CHECK_FALSE(is_relay_message(v));
@@ -366,6 +366,40 @@ TEST_CASE("relay: forged, expired and revoked credentials are refused") {
     f.server.unrevoke(f.ka);
     CHECK(parse_allocated(f.alloc(f.ka, f.ea).at(0).bytes));
     CHECK(f.server.is_allocated(f.ka));
+  }
+}
+
+TEST_CASE("relay: a REVOKE from the coordinator removes a node; forged, stale or cut ones change nothing") {
+  Fixture f;
+  f.allocate_both();
+  const auto coord = ep(50, 51821);
+  auto bad_before = f.server.counters().bad;
+  SUBCASE("not genuine") {
+    auto forged = make_revoke(secret_of(99), f.ka, kNowUnix);
+    CHECK(f.feed(forged, coord).empty());
+    auto flipped = make_revoke(f.secret, f.ka, kNowUnix);
+    flipped[6] ^= 1;  // another key under a's MAC
+    CHECK(f.feed(flipped, coord).empty());
+    CHECK(f.feed(make_revoke(f.secret, f.ka, kNowUnix - kRevokeWindow - 1), coord).empty());  // stale
+    CHECK(f.feed(make_revoke(f.secret, f.ka, kNowUnix + kRevokeWindow + 1), coord).empty());  // from the future
+    auto cut = make_revoke(f.secret, f.ka, kNowUnix);
+    cut.pop_back();
+    CHECK(f.feed(cut, coord).empty());
+    CHECK(f.server.counters().bad == bad_before + 5);
+    CHECK(f.server.counters().revoked == 0);
+    CHECK(f.server.is_allocated(f.ka));
+  }
+  SUBCASE("genuine") {
+    auto r = make_revoke(f.secret, f.ka, kNowUnix - 10);
+    REQUIRE(r.size() == kRevokeSize);
+    CHECK(f.feed(r, coord).empty());  // never answered
+    CHECK(f.server.counters().revoked == 1);
+    CHECK_FALSE(f.server.is_allocated(f.ka));
+    CHECK(f.server.is_allocated(f.kb));
+    // Its still-valid credential no longer works, from any address.
+    CHECK(refusal(f.feed(allocate_msg(f.secret, f.ka, kExp), f.ea)) == RefuseReason::revoked);
+    CHECK(f.feed(make_send(f.ka, payload_of(60, 2)), f.eb).empty());
+    CHECK(f.feed(r, ep(7, 7)).empty());  // a replay only revokes the removed node again
   }
 }
 

@@ -316,11 +316,21 @@ void Daemon::Impl::open_relay(uint16_t port) {
       e.port = port;
       relays.push_back(e);
     }
-    coord->on_removed = [this](const crypto::PublicKey& k) { relay_service->server().revoke(k); };
     log::info("relay listening on UDP port %u", static_cast<unsigned>(port));
   } catch (const std::exception& e) {
     log::warn("no embedded relay: %s", e.what());
   }
+  // A removed node loses its relays at once: the embedded one directly, the
+  // standalone ones by a REVOKE under the shared secret (sent three times,
+  // since UDP may drop one; relays never answer it).
+  coord->on_removed = [this](const crypto::PublicKey& k) {
+    if (relay_service) relay_service->server().revoke(k);
+    const auto& ext = opts.coordinator->relays;
+    if (ext.empty() || stun_sockets.empty()) return;
+    auto msg = relay::make_revoke(*opts.coordinator->relay_secret, k, static_cast<uint64_t>(wall_clock_ns() / 1000000000));
+    for (int i = 0; i < 3; ++i)
+      for (auto& ep : ext) stun_sockets.front()->udp.send(ep, msg);
+  };
   if (!relays.empty()) coord->set_relays(*c.relay_secret, relays);
 }
 

@@ -177,7 +177,10 @@ void RelayService::drain() {
         continue;
       }
       net::Endpoint to;
+      const uint64_t revoked = server_.counters().revoked;
       const size_t n = server_.on_datagram(d, from, now, now_unix, to);
+      if (server_.counters().revoked != revoked)
+        log::info("relay: a node removed from the network is refused from now on (REVOKE from %s)", from.str().c_str());
       if (!n) continue;
       const socklen_t len = to_sockaddr(to, udp_.dual_stack(), tx_addr_[out]);
       if (!len) continue;

@@ -36,6 +36,28 @@ bool verify_credential(const RelaySecret& secret, const crypto::PublicKey& node,
   return ok;
 }
 
+std::array<uint8_t, 32> revoke_mac(const RelaySecret& secret, const crypto::PublicKey& node, uint64_t issued_unix) {
+  std::array<uint8_t, 8> t{};
+  put_be64(t.data(), issued_unix);
+  std::array<uint8_t, 32> mac{};
+  crypto::blake2s_keyed(mac, secret, {text(kRevokeContext), node, t});
+  return mac;
+}
+
+bool verify_revoke(const RelaySecret& secret, const Revoke& r) {
+  auto want = revoke_mac(secret, r.node, r.issued_unix);
+  const bool ok = crypto::ct_equal(want, r.mac);
+  crypto::wipe(want.data(), want.size());
+  return ok;
+}
+
+std::vector<uint8_t> make_revoke(const RelaySecret& secret, const crypto::PublicKey& node, uint64_t issued_unix) {
+  Revoke r{node, issued_unix, revoke_mac(secret, node, issued_unix)};
+  std::vector<uint8_t> b(kRevokeSize);
+  serialize(r, std::span<uint8_t, kRevokeSize>(b.data(), b.size()));
+  return b;
+}
+
 crypto::SecretKey relay_private_key(const RelaySecret& secret) {
   auto k = derive(secret, "ovl relay static key v1");
   // Clamped like any X25519 private key (RFC 7748).

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "engine/crypto/keys.hpp"
 #include "engine/net/ip.hpp"
@@ -49,6 +50,14 @@ std::array<uint8_t, 32> credential_mac(const RelaySecret& secret, const crypto::
 // Says nothing about expiry: the caller compares expires_unix with its clock.
 bool verify_credential(const RelaySecret& secret, const crypto::PublicKey& node, uint64_t expires_unix,
                        const std::array<uint8_t, 32>& mac);
+
+// REVOKE: the coordinator tells a relay that shares its secret that a node
+// was removed. Accepted when issued within kRevokeWindow of the relay's clock.
+inline constexpr std::string_view kRevokeContext = "ovl relay revoke v1";  // no terminator
+inline constexpr int64_t kRevokeWindow = 300;  // seconds, either way
+std::array<uint8_t, 32> revoke_mac(const RelaySecret& secret, const crypto::PublicKey& node, uint64_t issued_unix);
+bool verify_revoke(const RelaySecret& secret, const Revoke& r);
+std::vector<uint8_t> make_revoke(const RelaySecret& secret, const crypto::PublicKey& node, uint64_t issued_unix);
 
 // The relay's static X25519 key pair, derived from the secret.
 crypto::SecretKey relay_private_key(const RelaySecret& secret);

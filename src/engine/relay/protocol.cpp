@@ -64,8 +64,25 @@ std::vector<uint8_t> make_forward(MsgType t, const NodeId& id, std::span<const u
 std::optional<MsgType> message_type(std::span<const uint8_t> b) {
   if (b.size() < kHeaderSize || !std::equal(kMagic.begin(), kMagic.end(), b.begin())) return std::nullopt;
   const uint8_t t = b[kMagicSize];
-  if (t < static_cast<uint8_t>(MsgType::allocate) || t > static_cast<uint8_t>(MsgType::challenge)) return std::nullopt;
+  if (t < static_cast<uint8_t>(MsgType::allocate) || t > static_cast<uint8_t>(MsgType::revoke)) return std::nullopt;
   return static_cast<MsgType>(t);
+}
+
+std::optional<Revoke> parse_revoke(std::span<const uint8_t> b) {
+  if (b.size() != kRevokeSize || !has(b, MsgType::revoke)) return std::nullopt;
+  Revoke m;
+  std::memcpy(m.node.data(), b.data() + kHeaderSize, kKeySize);
+  m.issued_unix = get_be64(b.data() + kHeaderSize + kKeySize);
+  std::memcpy(m.mac.data(), b.data() + kHeaderSize + kKeySize + 8, kCredentialMacSize);
+  return m;
+}
+
+void serialize(const Revoke& m, std::span<uint8_t, kRevokeSize> out) {
+  std::copy(kMagic.begin(), kMagic.end(), out.begin());
+  out[kMagicSize] = static_cast<uint8_t>(MsgType::revoke);
+  std::memcpy(out.data() + kHeaderSize, m.node.data(), kKeySize);
+  put_be64(out.data() + kHeaderSize + kKeySize, m.issued_unix);
+  std::memcpy(out.data() + kHeaderSize + kKeySize + 8, m.mac.data(), kCredentialMacSize);
 }
 
 std::optional<Allocate> parse_allocate(std::span<const uint8_t> b) {

@@ -37,6 +37,13 @@
 //  REFUSED (type 5, relay->client, 6):
 //   0  magic (4) | 4 type=5 | 5 reason (1..6, see RefuseReason)
 //
+//  REVOKE (type 7, coordinator->relay, 77): a node was removed; the relay
+//  drops its lease and refuses its credentials from now on. Never answered.
+//   0  magic (4) | 4 type=7 | 5 node public key (32) | 37 issued_unix (u64, 8)
+//  45  mac (32): revoke_mac(secret, node key, issued_unix), see credential.hpp
+//  (accepted within kRevokeWindow of the relay's clock; a replay only revokes
+//  a removed node again).
+//
 // SEND and DATA headers have the same size, so the relay forwards in place:
 // it rewrites the type and key of the received buffer and sends it on.
 #pragma once
@@ -50,7 +57,7 @@
 
 namespace ovl::relay {
 
-enum class MsgType : uint8_t { allocate = 1, allocated = 2, send = 3, data = 4, refused = 5, challenge = 6 };
+enum class MsgType : uint8_t { allocate = 1, allocated = 2, send = 3, data = 4, refused = 5, challenge = 6, revoke = 7 };
 
 enum class RefuseReason : uint8_t {
   bad_credential = 1,
@@ -75,6 +82,7 @@ inline constexpr size_t kProofOffset = kAllocateSize - kProofSize;      // 93
 inline constexpr size_t kChallengeSize = kHeaderSize + kCookieSize;     // 21
 inline constexpr size_t kAllocatedSize = kHeaderSize + 8;                                  // 13
 inline constexpr size_t kRefusedSize = kHeaderSize + 1;                                     // 6
+inline constexpr size_t kRevokeSize = kHeaderSize + kKeySize + 8 + kCredentialMacSize;      // 77
 inline constexpr size_t kForwardHeaderSize = kHeaderSize + kNodeIdSize;  // SEND/DATA header, 13
 inline constexpr size_t kMaxForwardSize = 65535;
 inline constexpr size_t kMinPayload = 1;
@@ -123,6 +131,12 @@ struct Refused {
   RefuseReason reason = RefuseReason::bad_credential;
 };
 
+struct Revoke {
+  crypto::PublicKey node{};
+  uint64_t issued_unix = 0;
+  CredentialMac mac{};
+};
+
 // The type if `b` starts with the magic and a known type byte (sizes are
 // checked by the parsers). A cheap test for the node's shared UDP port.
 std::optional<MsgType> message_type(std::span<const uint8_t> b);
@@ -136,11 +150,13 @@ std::optional<Send> parse_send(std::span<const uint8_t> b);
 std::optional<Data> parse_data(std::span<const uint8_t> b);
 std::optional<Refused> parse_refused(std::span<const uint8_t> b);
 std::optional<Challenge> parse_challenge(std::span<const uint8_t> b);
+std::optional<Revoke> parse_revoke(std::span<const uint8_t> b);
 
 void serialize(const Allocate& m, std::span<uint8_t, kAllocateSize> out);
 void serialize(const Allocated& m, std::span<uint8_t, kAllocatedSize> out);
 void serialize(const Refused& m, std::span<uint8_t, kRefusedSize> out);
 void serialize(const Challenge& m, std::span<uint8_t, kChallengeSize> out);
+void serialize(const Revoke& m, std::span<uint8_t, kRevokeSize> out);
 
 // The bytes of an ALLOCATE that its proof covers (node key .. cookie).
 inline std::span<const uint8_t> proofed_part(std::span<const uint8_t, kAllocateSize> allocate) {

@@ -56,6 +56,19 @@ size_t Server::on_datagram(std::span<uint8_t> d, const net::Endpoint& from, Time
   switch (*type) {
     case MsgType::allocate: return on_allocate(d, from, now, now_unix, to);
     case MsgType::send: return on_send(d, from, now, now_unix, to);
+    case MsgType::revoke: {
+      // From the coordinator (it holds the secret); never answered, so a
+      // forged or replayed one earns its sender nothing.
+      auto r = parse_revoke(d);
+      const int64_t issued = r ? static_cast<int64_t>(std::min<uint64_t>(r->issued_unix, INT64_MAX)) : 0;
+      if (!r || issued < now_unix - kRevokeWindow || issued > now_unix + kRevokeWindow || !verify_revoke(secret_, *r)) {
+        ++counters_.bad;
+        return 0;
+      }
+      revoke(r->node);
+      ++counters_.revoked;
+      return 0;
+    }
     default: ++counters_.bad; return 0;  // relay->client messages are never valid here
   }
 }

@@ -93,6 +93,7 @@ class Server {
     uint64_t no_destination = 0;  // SENDs to a key with no allocation (or to the sender itself)
     uint64_t full = 0;            // ALLOCATEs dropped because max_nodes was reached
     uint64_t challenged = 0;      // CHALLENGEs sent (ALLOCATEs without this address's cookie)
+    uint64_t revoked = 0;         // genuine REVOKEs from the coordinator
     uint64_t id_taken = 0;        // ALLOCATEs dropped: another key has the same node id
   };
   const Counters& counters() const { return counters_; }
