@@ -159,23 +159,33 @@ std::optional<PacketInfo> classify(std::span<const uint8_t> pkt) {
   return p;
 }
 
-std::optional<FlowKey> sent_flow(const PacketInfo& p) {
+namespace {
+
+// The flow a packet belongs to, seen from this node: `outgoing` packets have
+// us as source, received ones as destination. Ports identify TCP/UDP flows;
+// an ICMP echo of the kind that opens (sent request) or answers (received
+// reply) a flow is keyed by its identifier in both port fields.
+std::optional<FlowKey> own_flow(const PacketInfo& p, bool outgoing, IcmpKind echo) {
   FlowKey k;
   k.v6 = p.src.v6;
   k.proto = p.proto;
-  copy_addr(k.local, p.src);
-  copy_addr(k.remote, p.dst);
+  copy_addr(k.local, outgoing ? p.src : p.dst);
+  copy_addr(k.remote, outgoing ? p.dst : p.src);
   if (p.has_ports) {
-    k.local_port = p.src_port;
-    k.remote_port = p.dst_port;
+    k.local_port = outgoing ? p.src_port : p.dst_port;
+    k.remote_port = outgoing ? p.dst_port : p.src_port;
     return k;
   }
-  if (p.icmp == IcmpKind::echo_request) {
+  if (p.icmp == echo) {
     k.local_port = k.remote_port = p.icmp_id;
     return k;
   }
   return std::nullopt;
 }
+
+}  // namespace
+
+std::optional<FlowKey> sent_flow(const PacketInfo& p) { return own_flow(p, true, IcmpKind::echo_request); }
 
 std::optional<FlowKey> answered_flow(const PacketInfo& p) {
   if (p.icmp == IcmpKind::error) {
@@ -183,21 +193,7 @@ std::optional<FlowKey> answered_flow(const PacketInfo& p) {
     if (!p.has_cause || std::memcmp(p.cause.local.data(), p.dst.b.data(), 16) != 0) return std::nullopt;
     return p.cause;
   }
-  FlowKey k;
-  k.v6 = p.src.v6;
-  k.proto = p.proto;
-  copy_addr(k.local, p.dst);
-  copy_addr(k.remote, p.src);
-  if (p.has_ports) {
-    k.local_port = p.dst_port;
-    k.remote_port = p.src_port;
-    return k;
-  }
-  if (p.icmp == IcmpKind::echo_reply) {
-    k.local_port = k.remote_port = p.icmp_id;
-    return k;
-  }
-  return std::nullopt;
+  return own_flow(p, false, IcmpKind::echo_reply);
 }
 
 }  // namespace ovl::policy
