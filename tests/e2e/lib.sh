@@ -203,6 +203,22 @@ ns_new() { # SHORT
   nsx "$1" ip link set lo up
 }
 
+# bridge_lan SW: a bridge namespace SW (made here) that bridge_host plugs hosts into.
+bridge_lan() { ns_new "$1"; nsx "$1" ip link add br0 type bridge; nsx "$1" ip link set br0 up; BRIDGE_NS=$1; }
+# bridge_host HOST ADDR/LEN: a new namespace HOST with eth0 on the bridge, addressed ADDR/LEN.
+bridge_host() {
+  ns_new "$1"
+  ip link add eth0 netns "$(ns "$1")" type veth peer name "p-$1" netns "$(ns "$BRIDGE_NS")"
+  nsx "$BRIDGE_NS" ip link set "p-$1" master br0 up
+  nsx "$1" ip addr add "$2" dev eth0
+  nsx "$1" ip link set eth0 up
+}
+# bridge_hosts PREFIX HOST...: bridge_host for each, at PREFIX.1, PREFIX.2, ... (/24).
+bridge_hosts() {
+  local prefix=$1 i=1 h; shift
+  for h in "$@"; do bridge_host "$h" "$prefix.$i/24"; i=$((i + 1)); done
+}
+
 # veth_link NS_A ADDR_A NS_B ADDR_B [PREFIXLEN=24]: device "eth0" unless taken, then eth1...
 veth_link() {
   local a=$1 ia=$2 b=$3 ib=$4 len=${5:-24}

@@ -22,18 +22,8 @@ host_resolv_unchanged() {
 }
 
 # --- the lab: coordinator, node a and a lab nameserver on one bridge (10.78.0.0/24)
-ns_new sw
-nsx sw ip link add br0 type bridge
-nsx sw ip link set br0 up
-i=1
-for h in coord a labdns; do
-  ns_new "$h"
-  ip link add eth0 netns "$(ns "$h")" type veth peer name "p-$h" netns "$(ns sw)"
-  nsx sw ip link set "p-$h" master br0 up
-  nsx "$h" ip addr add "10.78.0.$i/24" dev eth0
-  nsx "$h" ip link set eth0 up
-  i=$((i + 1))
-done
+bridge_lan sw
+bridge_hosts 10.78.0 coord a labdns
 LABDNS=10.78.0.3
 # a has a default route, as a real host does (to labdns, which forwards nothing): a query
 # to 100.100.100.100 with the node dead would follow it and time out, were it not for the

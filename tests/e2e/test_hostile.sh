@@ -32,17 +32,9 @@ FD_SLACK=${HOSTILE_FD_SLACK:-3}
 log "seed $SEED (rerun with HOSTILE_SEED=$SEED)"
 
 # --- the lab: a bridge; the coordinator, nodes a, b, c and the attacker x on 203.0.113.0/24
-ns_new sw
-nsx sw ip link add br0 type bridge
-nsx sw ip link set br0 up
+bridge_lan sw
 declare -A LAN=([coord]=203.0.113.1 [a]=203.0.113.2 [b]=203.0.113.3 [c]=203.0.113.4 [x]=203.0.113.66)
-for h in coord a b c x; do
-  ns_new "$h"
-  ip link add eth0 netns "$(ns "$h")" type veth peer name "p-$h" netns "$(ns sw)"
-  nsx sw ip link set "p-$h" master br0 up
-  nsx "$h" ip addr add "${LAN[$h]}/24" dev eth0
-  nsx "$h" ip link set eth0 up
-done
+for h in coord a b c x; do bridge_host "$h" "${LAN[$h]}/24"; done
 
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }

@@ -10,18 +10,8 @@ lab_init ipv6
 need_ovl
 HOST_RESOLV_SUM=$(sha256sum /etc/resolv.conf)
 
-ns_new sw
-nsx sw ip link add br0 type bridge
-nsx sw ip link set br0 up
-i=1
-for h in coord a b; do
-  ns_new "$h"
-  ip link add eth0 netns "$(ns "$h")" type veth peer name "p-$h" netns "$(ns sw)"
-  nsx sw ip link set "p-$h" master br0 up
-  nsx "$h" ip addr add "10.79.0.$i/24" dev eth0
-  nsx "$h" ip link set eth0 up
-  i=$((i + 1))
-done
+bridge_lan sw
+bridge_hosts 10.79.0 coord a b
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 self_field() { ovl_cli "$1" --json status | python3 -c "import json,sys; print(json.load(sys.stdin)['self']['$2'] or '')"; }
 has_ip6() { [ -n "$(self_field "$1" ip6 2>/dev/null)" ]; }

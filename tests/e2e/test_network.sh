@@ -12,18 +12,8 @@ lab_init network
 need_ovl
 
 # --- the lab: one bridge, the coordinator and four hosts on 203.0.113.0/24
-ns_new sw
-nsx sw ip link add br0 type bridge
-nsx sw ip link set br0 up
-i=1
-for h in coord a b c d; do
-  ns_new "$h"
-  ip link add eth0 netns "$(ns "$h")" type veth peer name "p-$h" netns "$(ns sw)"
-  nsx sw ip link set "p-$h" master br0 up
-  nsx "$h" ip addr add "203.0.113.$i/24" dev eth0
-  nsx "$h" ip link set eth0 up
-  i=$((i + 1))
-done
+bridge_lan sw
+bridge_hosts 203.0.113 coord a b c d
 
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 status_json() { ovl_cli "$1" --json status; }

@@ -22,17 +22,9 @@
 lab_init secrets
 need_ovl
 
-ns_new sw
-nsx sw ip link add br0 type bridge
-nsx sw ip link set br0 up
+bridge_lan sw
 declare -A LAN=([coord]=203.0.113.1 [a]=203.0.113.2 [b]=203.0.113.3 [x]=203.0.113.9)
-for h in coord a b x; do
-  ns_new "$h"
-  ip link add eth0 netns "$(ns "$h")" type veth peer name "p-$h" netns "$(ns sw)"
-  nsx sw ip link set "p-$h" master br0 up
-  nsx "$h" ip addr add "${LAN[$h]}/24" dev eth0
-  nsx "$h" ip link set eth0 up
-done
+for h in coord a b x; do bridge_host "$h" "${LAN[$h]}/24"; done
 
 # Every output of every ovl process lands in $OUT (scanned for secrets at the end), except
 # the outputs that show a token on purpose, which land in $SHOWN (checked separately).

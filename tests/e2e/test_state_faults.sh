@@ -33,18 +33,8 @@ MOUNTS=()
 # first so that it neither ends the trap nor counts as a failure.)
 trap 'st=$?; set +eE; trap - ERR; for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done; (exit $st); lab_cleanup' EXIT
 
-ns_new sw
-nsx sw ip link add br0 type bridge
-nsx sw ip link set br0 up
-i=1
-for h in coord a b c d e; do
-  ns_new "$h"
-  ip link add eth0 netns "$(ns "$h")" type veth peer name "p-$h" netns "$(ns sw)"
-  nsx sw ip link set "p-$h" master br0 up
-  nsx "$h" ip addr add "203.0.113.$i/24" dev eth0
-  nsx "$h" ip link set eth0 up
-  i=$((i + 1))
-done
+bridge_lan sw
+bridge_hosts 203.0.113 coord a b c d e
 
 # small_fs HOST SIZE: HOST's state dir on its own tmpfs
 # ext4_fs HOST SIZE: HOST's state dir on an ext4 image, mounted on a shared bind mount of
