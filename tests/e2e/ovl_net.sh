@@ -8,6 +8,8 @@
 #   ovl_cli HOST ARGS...      the CLI against HOST's state dir (foreground)
 #   overlay_ip HOST           HOST's overlay address, from `ovl status --json`
 #   token_from FILE           the "token" field of the first JSON line in FILE
+#   json_field KEY            field KEY of the JSON object on stdin's first line
+#   self_field HOST KEY       field KEY of "self" in HOST's `ovl status --json` ("" if null)
 
 ovl_daemon() {
   local h=$1; shift
@@ -21,6 +23,8 @@ ovl_daemon() {
 ovl_cli() { local h=$1; shift; nsx "$h" "$OVL_BIN" --state-dir "$WORK/state-$h" "$@"; }
 overlay_ip() { ovl_cli "$1" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["self"]["ip"])'; }
 has_overlay_ip() { [ -n "$(overlay_ip "$1" 2>/dev/null)" ]; }
+json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
+self_field() { ovl_cli "$1" --json status | python3 -c "import json,sys; print(json.load(sys.stdin)['self']['$2'] or '')"; }
 token_from() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["token"])' "$1"; }
 joined() { grep -q joined "$WORK/$1.out"; }
 ping_once() { nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }

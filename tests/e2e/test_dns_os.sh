@@ -77,7 +77,6 @@ lab_name_ok() { # the lab name, full and through the lab's own search domain
   [ "$(nsx a getent hosts other.lab.test | awk '{print $1}')" = 10.78.0.99 ] || return 1
   [ "$(nsx a getent hosts other | awk '{print $1}')" = 10.78.0.99 ]
 }
-json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 
 check "before ovl: the lab name resolves on a"
 lab_name_ok || fail "the lab nameserver does not answer other.lab.test"

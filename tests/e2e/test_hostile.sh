@@ -36,7 +36,6 @@ bridge_lan sw
 declare -A LAN=([coord]=203.0.113.1 [a]=203.0.113.2 [b]=203.0.113.3 [c]=203.0.113.4 [x]=203.0.113.66)
 for h in coord a b c x; do bridge_host "$h" "${LAN[$h]}/24"; done
 
-json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
 fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 alive() { # NAME PID

@@ -12,8 +12,6 @@ HOST_RESOLV_SUM=$(sha256sum /etc/resolv.conf)
 
 bridge_lan sw
 bridge_hosts 10.79.0 coord a b
-json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
-self_field() { ovl_cli "$1" --json status | python3 -c "import json,sys; print(json.load(sys.stdin)['self']['$2'] or '')"; }
 has_ip6() { [ -n "$(self_field "$1" ip6 2>/dev/null)" ]; }
 
 check "a network with three nodes; each has an IPv6 address from the network's ULA"

@@ -15,7 +15,6 @@ need_ovl
 bridge_lan sw
 bridge_hosts 203.0.113 coord a b c d
 
-json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 status_json() { ovl_cli "$1" --json status; }
 
 check "ovl up creates the network and prints a one-time invite"

@@ -17,7 +17,6 @@ need_ovl
 bridge_lan sw
 bridge_hosts 203.0.113 coord a b c
 
-json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 
 # A TCP service that answers "ok" on each given port, and a client that checks it.
 cat >"$WORK/tcp.py" <<'PY'
