@@ -81,8 +81,9 @@ int cmd_status(const GlobalOptions& g) {
     std::printf("advertising %s\n", list(r["advertised_routes"]).c_str());
   if (r.contains("exit_node") && r["exit_node"].is_object()) {
     auto& e = r["exit_node"];
-    std::printf("exit node %s: %s\n", e["node"].get<std::string>().c_str(),
-                e["active"].get<bool>() ? "in use" : e.value("problem", std::string("not in use")).c_str());
+    std::string how = e.value("problem", std::string("not in use"));
+    if (e["active"].get<bool>()) how = "in use (" + list(e.value("families", json::array())) + ")";
+    std::printf("exit node %s: %s\n", e["node"].get<std::string>().c_str(), how.c_str());
   }
   if (r["peers"].empty()) {
     std::printf("no other nodes yet; invite one with `ovl invite` on the coordinator\n");

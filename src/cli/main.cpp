@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   upc->add_option("--name", up.name, "this node's name (default: the hostname)");
   upc->add_option("-i,--interface", up.interface, "TUN device name")->capture_default_str();
   upc->add_flag("--advertise-exit-node", up.advertise_exit_node,
-                "offer this node as an exit node (0.0.0.0/0; needs approval on the coordinator)");
+                "offer this node as an exit node (0.0.0.0/0 and ::/0; needs approval on the coordinator)");
   upc->add_option("--exit-node", up.exit_node, "send internet traffic through this node (name or IP; none = off)");
   const std::vector<std::string> dns_modes{"auto", "resolv.conf", "resolved", "off"};
   const char* dns_help = "how the host resolves NETWORK.ovl names: auto, resolv.conf, resolved or off";
@@ -159,12 +159,12 @@ int main(int argc, char** argv) {
   auto* route = app.add_subcommand("route", "subnet routes: advertise on a node, approve on the coordinator");
   route->require_subcommand(1);
   auto* route_adv = route->add_subcommand("advertise", "offer a subnet behind this node (CIDR)");
-  route_adv->add_option("cidr", route_prefix, "e.g. 192.168.1.0/24")->required();
+  route_adv->add_option("cidr", route_prefix, "e.g. 192.168.1.0/24 or fd00:10::/64")->required();
   auto* route_wd = route->add_subcommand("withdraw", "stop offering a subnet");
   route_wd->add_option("cidr", route_prefix, "a prefix this node advertises")->required();
   auto* route_ap = route->add_subcommand("approve", "let a node route an advertised subnet (on the coordinator)");
   route_ap->add_option("node", route_node, "name, overlay IP or public key")->required();
-  route_ap->add_option("cidr", route_prefix, "the advertised prefix (0.0.0.0/0: exit node)")->required();
+  route_ap->add_option("cidr", route_prefix, "the advertised prefix (0.0.0.0/0 or ::/0: exit node)")->required();
   auto* route_unap = route->add_subcommand("unapprove", "take an approval back (on the coordinator)");
   route_unap->add_option("node", route_node, "name, overlay IP or public key")->required();
   route_unap->add_option("cidr", route_prefix, "an approved prefix")->required();

@@ -11,23 +11,25 @@ namespace ovl::tun {
 
 namespace {
 
-Netlink::Rule suppress_rule() {
+Netlink::Rule suppress_rule(bool v6) {
   Netlink::Rule r;
+  r.v6 = v6;
   r.priority = ExitRoute::kSuppressPriority;
   r.table = Netlink::kMainTable;
   r.suppress_prefixlen = 0;
   return r;
 }
 
-Netlink::Rule tunnel_rule() {
+Netlink::Rule tunnel_rule(bool v6) {
   Netlink::Rule r;
+  r.v6 = v6;
   r.priority = ExitRoute::kTunnelPriority;
   r.table = ExitRoute::kTable;
   r.not_fwmark = ExitRoute::kMark;
   return r;
 }
 
-const net::Prefix kDefault{net::IpAddr::v4(0, 0, 0, 0), 0};
+net::Prefix default_route(bool v6) { return net::Prefix{net::IpAddr{.v6 = v6}, 0}; }
 
 // Strict reverse-path filtering (1) drops the peers' answers that arrive on
 // an interface which is no longer the route back to their sender (everything
@@ -49,44 +51,60 @@ std::string strict_rp_filter() {
 
 ExitRoute::~ExitRoute() { disable(); }
 
-void ExitRoute::enable(const Netlink::Link& tun) {
-  if (enabled_) return;
+void ExitRoute::set(const Netlink::Link& tun, bool v4, bool v6) {
+  if (enabled() && tun.index != tun_.index) disable();  // a new TUN device: start over
   tun_ = tun;
-  enabled_ = true;  // from here on, disable() undoes whatever part was done
+  set_family(false, v4);
+  set_family(true, v6);
+}
+
+void ExitRoute::set_family(bool v6, bool on) {
+  bool& cur = v6 ? v6_ : v4_;
+  if (cur == on) return;
+  cur = on;
+  if (!on) return undo(v6);
   try {
-    nl_.add_route(tun_, kDefault, kTable);
-    nl_.add_rule(suppress_rule());
-    nl_.add_rule(tunnel_rule());
+    nl_.add_route(tun_, default_route(v6), kTable);
+    nl_.add_rule(suppress_rule(v6));
+    nl_.add_rule(tunnel_rule(v6));
   } catch (...) {
-    disable();
+    undo(v6);  // whatever part was done
+    cur = false;
     throw;
   }
+  if (v6) return;
   if (auto s = strict_rp_filter(); !s.empty())
     log::warn("strict reverse-path filtering (rp_filter=1) on %s may drop peers' packets while an exit node is "
               "in use; loose mode (2) works",
               s.c_str());
 }
 
-void ExitRoute::disable() noexcept {
-  if (!enabled_) return;
-  enabled_ = false;
+void ExitRoute::undo(bool v6) noexcept {
   // Rules first: without them nothing looks at the table any more.
   try {
-    nl_.del_rule(tunnel_rule());
-    nl_.del_rule(suppress_rule());
-    nl_.del_route(tun_, kDefault, kTable);
+    nl_.del_rule(tunnel_rule(v6));
+    nl_.del_rule(suppress_rule(v6));
+    nl_.del_route(tun_, default_route(v6), kTable);
   } catch (const std::exception& e) {
     log::warn("exit node: %s", e.what());
   }
+}
+
+void ExitRoute::disable() noexcept {
+  if (v4_) undo(false);
+  if (v6_) undo(true);
+  v4_ = v6_ = false;
 }
 
 void ExitRoute::remove_stale() noexcept {
   try {
     Netlink nl;
     // At most a few copies can exist (one per crashed run before a cleanup).
-    for (int i = 0; i < 16 && nl.del_rule(tunnel_rule()); ++i) {
-    }
-    for (int i = 0; i < 16 && nl.del_rule(suppress_rule()); ++i) {
+    for (bool v6 : {false, true}) {
+      for (int i = 0; i < 16 && nl.del_rule(tunnel_rule(v6)); ++i) {
+      }
+      for (int i = 0; i < 16 && nl.del_rule(suppress_rule(v6)); ++i) {
+      }
     }
   } catch (const std::exception& e) {
     log::warn("exit node: cannot remove stale routing rules: %s", e.what());

@@ -1,5 +1,7 @@
 // Sending all traffic through an exit node, the way wg-quick does for
-// AllowedIPs = 0.0.0.0/0, in the network namespace this process runs in:
+// AllowedIPs = 0.0.0.0/0, ::/0, in the network namespace this process runs in
+// (the same three rules for IPv4 and for IPv6, each family on its own, so an
+// exit node of an older version that offers only IPv4 still carries that):
 //
 //   32760: lookup main suppress_prefixlength 0   every route of the main
 //          table except its default: the LAN, the overlay, subnet routes
@@ -14,7 +16,7 @@
 //
 // The rules outlive the process if it dies; they are harmless then (the
 // table's route went with the TUN device, so the lookup falls through), and
-// the next start removes them (remove_stale). Linux only; IPv4 only.
+// the next start removes them (remove_stale). Linux only.
 #pragma once
 #include <cstdint>
 
@@ -34,18 +36,25 @@ class ExitRoute {
   ExitRoute(const ExitRoute&) = delete;
   ExitRoute& operator=(const ExitRoute&) = delete;
 
-  // Routes the default through `tun`; idempotent. Throws std::system_error.
-  void enable(const Netlink::Link& tun);
+  // Routes the IPv4 default (when `v4`) and the IPv6 default (when `v6`)
+  // through `tun`, and stops routing a family that is not asked for;
+  // idempotent. Throws std::system_error; a family that failed is left off
+  // (call again to retry) while the other keeps its state.
+  void set(const Netlink::Link& tun, bool v4, bool v6);
   void disable() noexcept;
-  bool enabled() const { return enabled_; }
+  bool enabled() const { return v4_ || v6_; }
+  bool enabled(bool v6) const { return v6 ? v6_ : v4_; }
 
   // Deletes rules left by an earlier process that died.
   static void remove_stale() noexcept;
 
  private:
+  void set_family(bool v6, bool on);
+  void undo(bool v6) noexcept;
+
   Netlink nl_;
   Netlink::Link tun_;
-  bool enabled_ = false;
+  bool v4_ = false, v6_ = false;
 };
 
 // Sets SO_MARK kMark on a socket so that its packets bypass the exit route.

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -19,9 +21,9 @@ namespace ovl::tun {
 
 namespace {
 
-// Per network namespace: /proc/sys/net is the namespace of the process that
-// opens it, so this never touches the host's setting from inside a netns.
-const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
+// The forwarding sysctls are per network namespace: /proc/sys/net is the
+// namespace of the process that opens it, so this never touches the host's
+// setting from inside a netns.
 
 std::optional<std::string> read_sysctl(const char* path) {
   std::ifstream f(path);
@@ -44,34 +46,50 @@ void close_fd(int& fd) {
 
 }  // namespace
 
-std::string forwarding_ruleset(const net::Prefix& overlay, const std::string& tun_name,
-                               const std::vector<net::Prefix>& approved) {
+namespace {
+
+// One family's rules: what it forwards from the overlay, what it masquerades.
+struct FamilyRules {
+  const char* nft;    // "ip" or "ip6"
+  const char* proto;  // for `meta nfproto`
   bool exit = false;
   std::string set;
+  std::string overlay;  // "" = the network has no range of this family
+};
+
+}  // namespace
+
+std::string forwarding_ruleset(const std::vector<net::Prefix>& overlay, const std::string& tun_name,
+                               const std::vector<net::Prefix>& approved) {
+  FamilyRules fam[2] = {{"ip", "ipv4"}, {"ip6", "ipv6"}};
   for (auto& p : approved) {
-    if (p.addr.v6) continue;
-    if (p.len == 0) exit = true;
-    set += (set.empty() ? "" : ", ") + p.masked().str();
+    auto& f = fam[p.addr.v6];
+    if (p.len == 0) f.exit = true;
+    f.set += (f.set.empty() ? "" : ", ") + p.masked().str();
   }
+  for (auto& p : overlay) fam[p.addr.v6].overlay = p.masked().str();
   const std::string dev = "\"" + tun_name + "\"";
+  const std::string table = std::string("inet ") + kNftTable;
   std::string s;
   // Declaring then deleting the table makes the delete succeed whether or not
   // it exists; the three steps are one transaction, so there is no moment
   // without rules.
-  s += "table ip " + std::string(kNftTable) + "\n";
-  s += "delete table ip " + std::string(kNftTable) + "\n";
-  s += "table ip " + std::string(kNftTable) + " {\n";
+  s += "table " + table + "\n";
+  s += "delete table " + table + "\n";
+  s += "table " + table + " {\n";
   s += "  chain forward {\n";
   s += "    type filter hook forward priority filter; policy accept;\n";
   s += "    oifname " + dev + " tcp flags syn / syn,rst tcp option maxseg size set rt mtu\n";
-  if (!exit) {
-    if (set.empty()) s += "    iifname " + dev + " drop\n";
-    else s += "    iifname " + dev + " ip daddr != { " + set + " } drop\n";
+  for (auto& f : fam) {
+    if (f.exit) continue;
+    if (f.set.empty()) s += "    iifname " + dev + " meta nfproto " + f.proto + " drop\n";
+    else s += "    iifname " + dev + " " + f.nft + " daddr != { " + f.set + " } drop\n";
   }
   s += "  }\n";
   s += "  chain postrouting {\n";
   s += "    type nat hook postrouting priority srcnat; policy accept;\n";
-  s += "    ip saddr " + overlay.masked().str() + " oifname != " + dev + " masquerade\n";
+  for (auto& f : fam)
+    if (!f.overlay.empty()) s += "    " + std::string(f.nft) + " saddr " + f.overlay + " oifname != " + dev + " masquerade\n";
   s += "  }\n";
   s += "}\n";
   return s;
@@ -135,7 +153,7 @@ int run_nft(const std::vector<std::string>& args, const std::string& script, std
 
 Forwarding::~Forwarding() { disable(); }
 
-void Forwarding::apply(const net::Prefix& overlay, const std::string& tun_name,
+void Forwarding::apply(const std::vector<net::Prefix>& overlay, const std::string& tun_name,
                        const std::vector<net::Prefix>& approved) {
   std::string script = forwarding_ruleset(overlay, tun_name, approved);
   if (script == applied_) return;
@@ -143,39 +161,70 @@ void Forwarding::apply(const net::Prefix& overlay, const std::string& tun_name,
   int rc = run_nft({"-f", "-"}, script, err);
   if (rc == 127) throw std::runtime_error("cannot forward for subnet routes: " + err);
   if (rc != 0)
-    throw std::runtime_error("cannot forward for subnet routes: nft refused table ip " + std::string(kNftTable) +
+    throw std::runtime_error("cannot forward for subnet routes: nft refused table inet " + std::string(kNftTable) +
                              (err.empty() ? std::string() : ": " + err));
   applied_ = std::move(script);
-  auto cur = read_sysctl(kIpForward);
-  if (cur && *cur != "1") {
-    if (!write_sysctl(kIpForward, "1")) {
-      disable();
-      throw std::runtime_error(std::string("cannot turn on IPv4 forwarding (") + kIpForward + ")");
-    }
-    if (!old_ip_forward_) old_ip_forward_ = *cur;
-    log::info("IPv4 forwarding turned on in this network namespace");
+  tun_name_ = tun_name;
+  try {
+    turn_on(ip_forward_);
+    // IPv6 forwarding only when an IPv6 route is approved: it changes how
+    // the host treats router advertisements (see below).
+    if (std::any_of(approved.begin(), approved.end(), [](auto& p) { return p.addr.v6; })) turn_on(ip6_forward_);
+    else restore(ip6_forward_);
+  } catch (...) {
+    disable();
+    throw;
   }
+}
+
+void Forwarding::turn_on(Sysctl& s) {
+  auto cur = read_sysctl(s.path);
+  if (!cur || *cur == "1") return;  // absent: the family is off in this kernel
+  if (!write_sysctl(s.path, "1")) throw std::runtime_error(std::string("cannot turn on ") + s.what + " (" + s.path + ")");
+  if (!s.old) s.old = *cur;
+  log::info("%s turned on in this network namespace", s.what);
+  if (&s != &ip6_forward_) return;
+  // With forwarding on, an interface whose accept_ra is 1 ignores router
+  // advertisements, so the host's own IPv6 default route (learned from
+  // them) would expire; 2 keeps accepting them.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string ra;
+  for (auto& e : fs::directory_iterator("/proc/sys/net/ipv6/conf", ec)) {
+    auto name = e.path().filename().string();
+    if (name == "all" || name == "default" || name == "lo" || name == tun_name_) continue;
+    if (read_sysctl((e.path() / "accept_ra").c_str()).value_or("") == "1") ra += (ra.empty() ? "" : ", ") + name;
+  }
+  if (!ra.empty())
+    log::warn("IPv6 forwarding is on: %s stop accepting router advertisements (accept_ra=1); set accept_ra=2 if "
+              "this host learns its IPv6 default route from them",
+              ra.c_str());
+}
+
+void Forwarding::restore(Sysctl& s) noexcept {
+  if (!s.old) return;
+  if (!write_sysctl(s.path, *s.old)) log::warn("could not restore %s", s.path);
+  s.old.reset();
 }
 
 void Forwarding::disable() noexcept {
   if (!applied_.empty()) {
     std::string err;
-    if (run_nft({"delete", "table", "ip", kNftTable}, "", err) != 0)
-      log::warn("could not delete nft table ip %s: %s", kNftTable, err.c_str());
+    if (run_nft({"delete", "table", "inet", kNftTable}, "", err) != 0)
+      log::warn("could not delete nft table inet %s: %s", kNftTable, err.c_str());
     applied_.clear();
   }
-  if (old_ip_forward_) {
-    if (!write_sysctl(kIpForward, *old_ip_forward_)) log::warn("could not restore %s", kIpForward);
-    old_ip_forward_.reset();
-  }
+  restore(ip_forward_);
+  restore(ip6_forward_);
 }
 
 void Forwarding::remove_stale() noexcept {
-  std::string err;
-  int rc = run_nft({"list", "table", "ip", kNftTable}, "", err);
-  if (rc != 0) return;  // no such table, or no nft at all
-  log::info("removing nft table ip %s left by an earlier run", kNftTable);
-  run_nft({"delete", "table", "ip", kNftTable}, "", err);
+  for (const char* family : {"inet", "ip"}) {
+    std::string err;
+    if (run_nft({"list", "table", family, kNftTable}, "", err) != 0) continue;  // no such table, or no nft at all
+    log::info("removing nft table %s %s left by an earlier run", family, kNftTable);
+    run_nft({"delete", "table", family, kNftTable}, "", err);
+  }
 }
 
 }  // namespace ovl::tun

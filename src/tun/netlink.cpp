@@ -224,7 +224,7 @@ bool Netlink::del_route(const Link& link, const net::Prefix& dst, uint32_t table
 namespace {
 
 void fill_rule(Netlink::Rule r, fib_rule_hdr* h) {
-  h->family = AF_INET;
+  h->family = r.v6 ? AF_INET6 : AF_INET;
   h->table = r.table < 256 ? static_cast<uint8_t>(r.table) : uint8_t{RT_TABLE_UNSPEC};
   h->action = FR_ACT_TO_TBL;
   if (r.not_fwmark) h->flags |= FIB_RULE_INVERT;
@@ -232,7 +232,7 @@ void fill_rule(Netlink::Rule r, fib_rule_hdr* h) {
 
 // What `ip rule` would print, for error messages.
 std::string rule_text(const Netlink::Rule& r) {
-  std::string s = "policy rule " + std::to_string(r.priority) + ": ";
+  std::string s = std::string(r.v6 ? "IPv6 " : "") + "policy rule " + std::to_string(r.priority) + ": ";
   if (r.not_fwmark) s += "not fwmark " + std::to_string(r.not_fwmark) + " ";
   s += "lookup " + std::to_string(r.table);
   if (r.suppress_prefixlen >= 0) s += " suppress_prefixlength " + std::to_string(r.suppress_prefixlen);
@@ -269,7 +269,8 @@ bool Netlink::del_rule(const Rule& r) {
   rule_attrs(r, m);
   char ext[256];
   int err = transact(m, ext, sizeof ext);
-  if (err == ENOENT || err == ESRCH) return false;
+  // EAFNOSUPPORT: IPv6 is off in this kernel, so no such rule can exist.
+  if (err == ENOENT || err == ESRCH || err == EAFNOSUPPORT) return false;
   if (err) fail(err, ("cannot remove " + rule_text(r)).c_str(), nullptr, {0, "this namespace"}, ext);
   return true;
 }

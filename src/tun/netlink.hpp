@@ -43,10 +43,12 @@ class Netlink {
   // Returns false if no such route exists.
   bool del_route(const Link& link, const net::Prefix& dst, uint32_t table = kMainTable);
 
-  // An IPv4 policy-routing rule (`ip rule`): at `priority`, look up `table`;
-  // only for packets whose mark is not `not_fwmark` (when non-zero); ignoring
-  // routes of prefix length <= `suppress_prefixlen` (when >= 0).
+  // A policy-routing rule (`ip rule`, or `ip -6 rule` when `v6`): at
+  // `priority`, look up `table`; only for packets whose mark is not
+  // `not_fwmark` (when non-zero); ignoring routes of prefix length <=
+  // `suppress_prefixlen` (when >= 0).
   struct Rule {
+    bool v6 = false;
     uint32_t priority = 0;
     uint32_t table = kMainTable;
     uint32_t not_fwmark = 0;

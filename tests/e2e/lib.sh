@@ -220,6 +220,7 @@ bridge_hosts() {
 }
 
 # veth_link NS_A ADDR_A NS_B ADDR_B [PREFIXLEN=24]: device "eth0" unless taken, then eth1...
+# The devices' names are left in VETH_A and VETH_B (for addr6).
 veth_link() {
   local a=$1 ia=$2 b=$3 ib=$4 len=${5:-24}
   case "$ia$ib" in *10.*|*203.0.113.*) ;; *) fail "veth_link: use 10.x or 203.0.113.x";; esac
@@ -231,6 +232,14 @@ veth_link() {
   nsx "$b" ip addr add "$ib/$len" dev "$db"
   nsx "$a" ip link set "$da" up
   nsx "$b" ip link set "$db" up
+  VETH_A=$da; VETH_B=$db
+}
+
+# addr6 NS DEV ADDR/LEN: an IPv6 address, usable at once (no duplicate address detection).
+# Lab addresses only: ULA (fd..) or documentation (2001:db8::/32).
+addr6() {
+  case "$3" in fd*|2001:db8:*) ;; *) fail "addr6: use fd00::/8 or 2001:db8::/32";; esac
+  nsx "$1" ip -6 addr add "$3" dev "$2" nodad || fail "cannot add $3 to $1/$2"
 }
 
 free_ifname() { # NS BASE

@@ -160,6 +160,12 @@ const net::Prefix& Coordinator::ula() const {
   return *ula_;
 }
 
+OverlayRanges Coordinator::overlay_ranges() const {
+  OverlayRanges r{reg_.network().cidr, std::nullopt};
+  if (valid_ula(ula())) r.v6 = ula();
+  return r;
+}
+
 PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   PeerInfo p;
   p.id = n.id;
@@ -170,7 +176,7 @@ PeerInfo Coordinator::peer_info(const NodeRecord& n) const {
   p.endpoints = n.endpoints;
   p.groups = n.groups;
   p.online = online_.count(n.id) > 0;
-  p.routes = intersect_routes(n.advertised_routes, n.approved_routes);
+  p.routes = active_routes(n.advertised_routes, n.approved_routes);
   return p;
 }
 
@@ -340,11 +346,11 @@ void Coordinator::handle(Conn& c, const Message& m, CoordinatorOutput& out) {
     });
     if (!saved) return;
     log::info("node %s advertises %zu route(s)", n->name.c_str(), routes.size());
-    auto before = intersect_routes(n->advertised_routes, n->approved_routes);
+    auto before = active_routes(n->advertised_routes, n->approved_routes);
     n->advertised_routes = routes;
     // Only what is approved is in the map: an unapproved advertisement is
     // news for the admin (ovl route list), not for the other nodes.
-    if (intersect_routes(routes, n->approved_routes) != before) {
+    if (active_routes(routes, n->approved_routes) != before) {
       upsert_peer(*n);
       pending_filters_ = true;  // policies cover a node's routes; on_bytes flushes
     }
@@ -546,7 +552,7 @@ bool Coordinator::rename_node(const std::string& which, const std::string& new_n
 }
 
 std::vector<net::Prefix> Coordinator::checked_routes(const std::string& node, std::vector<net::Prefix> routes) {
-  auto overlay = reg_.network().cidr;
+  auto overlay = overlay_ranges();
   std::vector<net::Prefix> ok;
   for (auto& p : routes) {
     std::string why;
@@ -569,10 +575,15 @@ bool Coordinator::approve_route(const std::string& which, const std::string& pre
     err = "no node named \"" + which + "\"";
     return false;
   }
-  auto p = parse_route(prefix, reg_.network().cidr, /*allow_exit=*/true, err);
+  auto p = parse_route(prefix, overlay_ranges(), /*allow_exit=*/true, err);
   if (!p) return false;
-  bool advertised = std::find(n->advertised_routes.begin(), n->advertised_routes.end(), *p) != n->advertised_routes.end();
-  bool approved = std::find(n->approved_routes.begin(), n->approved_routes.end(), *p) != n->approved_routes.end();
+  // One approval covers the exit node in both families; it is kept as
+  // 0.0.0.0/0 (see routes.hpp). An older node advertises only that one.
+  const bool exit = is_exit_route(*p);
+  if (exit) p = exit_route();
+  bool advertised = std::any_of(n->advertised_routes.begin(), n->advertised_routes.end(),
+                                [&](const net::Prefix& a) { return exit ? is_exit_route(a) : a == *p; });
+  bool approved = route_approved(n->approved_routes, *p);
   if (approve && !advertised) {
     err = "node " + n->name + " does not advertise " + p->str() +
           (is_exit_route(*p) ? " (start it with `ovl up --advertise-exit-node`)"
@@ -584,15 +595,15 @@ bool Coordinator::approve_route(const std::string& which, const std::string& pre
     return false;
   }
   if (approve == approved) return true;  // approving twice changes nothing
-  auto before = intersect_routes(n->advertised_routes, n->approved_routes);
+  auto before = active_routes(n->advertised_routes, n->approved_routes);
   if (!reg_.set_route_approved(n->id, *p, approve, wall_ns_() / 1000000000)) {
     err = "node \"" + which + "\" was removed meanwhile";
     return false;
   }
-  std::erase(n->approved_routes, *p);
+  std::erase_if(n->approved_routes, [&](const net::Prefix& a) { return exit ? is_exit_route(a) : a == *p; });
   if (approve) n->approved_routes.push_back(*p);
   normalize_routes(n->approved_routes);
-  if (intersect_routes(n->advertised_routes, n->approved_routes) != before) {
+  if (active_routes(n->advertised_routes, n->approved_routes) != before) {
     upsert_peer(*n);
     pending_filters_ = true;  // policies cover a node's routes
     maybe_flush(out);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/control/messages.hpp"
+#include "engine/control/routes.hpp"
 #include "engine/control/registry.hpp"
 #include "engine/control/secure_channel.hpp"
 #include "engine/control/token.hpp"
@@ -157,6 +158,7 @@ class Coordinator {
   std::vector<std::string> known_groups();
   bool policies_select(const NodeRecord& n);  // a policy names the node or one of its groups
   const net::Prefix& ula() const;  // the network's, read once (it never changes)
+  OverlayRanges overlay_ranges() const;  // what no route may overlap
   static std::vector<net::Endpoint> candidates(const Conn& c, const std::vector<net::Endpoint>& lan,
                                                const std::optional<net::Endpoint>& reflexive);
   std::optional<NodeRecord> find(const std::string& which);

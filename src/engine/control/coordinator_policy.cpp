@@ -20,7 +20,7 @@ std::string list(const std::vector<std::string>& v) {
 }  // namespace
 
 policy::Member Coordinator::member(const NodeRecord& n) const {
-  policy::Member m{n.id, {n.ip}, n.groups, intersect_routes(n.advertised_routes, n.approved_routes)};
+  policy::Member m{n.id, {n.ip}, n.groups, active_routes(n.advertised_routes, n.approved_routes)};
   if (auto ip6 = node_ipv6(ula(), n.ip)) m.addrs.push_back(*ip6);  // the same node over IPv6
   return m;
 }

@@ -61,7 +61,7 @@ struct PeerInfo {
   std::vector<std::string> groups;
   bool online = false;
   // Prefixes routed to this peer: advertised by it and approved by an admin
-  // (0.0.0.0/0 = it is an exit node). Normalized (control/routes.hpp).
+  // (0.0.0.0/0 and ::/0 = it is an exit node). Normalized (control/routes.hpp).
   std::vector<net::Prefix> routes;
   bool operator==(const PeerInfo&) const = default;
 };

@@ -6,7 +6,9 @@ namespace ovl::control {
 
 namespace {
 
+// IPv4 first, then IPv6; by address, then length.
 bool prefix_less(const net::Prefix& a, const net::Prefix& b) {
+  if (a.addr.v6 != b.addr.v6) return b.addr.v6;
   if (a.addr != b.addr) return a.addr < b.addr;
   return a.len < b.len;
 }
@@ -18,21 +20,9 @@ bool prefixes_overlap(const net::Prefix& a, const net::Prefix& b) {
   return a.contains(b.addr) || b.contains(a.addr);
 }
 
-bool valid_route(const net::Prefix& p, const net::Prefix& overlay, bool allow_exit, std::string& why) {
-  const std::string s = p.str();
-  if (p.addr.v6) {
-    why = s + ": only IPv4 routes are supported so far";
-    return false;
-  }
-  if (p.masked() != p) {
-    why = s + " has host bits set; did you mean " + p.masked().str() + "?";
-    return false;
-  }
-  if (is_exit_route(p)) {
-    if (allow_exit) return true;
-    why = "0.0.0.0/0 is not a subnet route; offer an exit node with `ovl up --advertise-exit-node`";
-    return false;
-  }
+namespace {
+
+bool valid_route4(const net::Prefix& p, const std::string& s, std::string& why) {
   if (p.len < 8) {
     why = s + " is too wide for a subnet route (at most /8; 0.0.0.0/0 is the exit route)";
     return false;
@@ -46,10 +36,6 @@ bool valid_route(const net::Prefix& p, const net::Prefix& overlay, bool allow_ex
     why = s + " is link-local and cannot be routed";
     return false;
   }
-  if (prefixes_overlap(p, overlay)) {
-    why = s + " overlaps the overlay's own range " + overlay.str();
-    return false;
-  }
   // 100.100.100.100 answers peer names on every node.
   if (p.contains(net::IpAddr::v4(100, 100, 100, 100))) {
     why = s + " covers 100.100.100.100, the overlay's DNS resolver address";
@@ -58,7 +44,47 @@ bool valid_route(const net::Prefix& p, const net::Prefix& overlay, bool allow_ex
   return true;
 }
 
-std::optional<net::Prefix> parse_route(std::string_view text, const net::Prefix& overlay, bool allow_exit,
+bool valid_route6(const net::Prefix& p, const std::string& s, std::string& why) {
+  if (p.len < 16) {
+    why = s + " is too wide for a subnet route (at most /16; ::/0 is the exit route)";
+    return false;
+  }
+  const auto& b = p.addr.b;
+  // ::/8 holds the unspecified and loopback addresses and the IPv4-mapped
+  // and -compatible forms; ff00::/8 is multicast.
+  if (b[0] == 0 || b[0] == 0xff) {
+    why = s + " is not a routable unicast range (loopback, IPv4-mapped, multicast or reserved)";
+    return false;
+  }
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) {
+    why = s + " is link-local and cannot be routed";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool valid_route(const net::Prefix& p, const OverlayRanges& overlay, bool allow_exit, std::string& why) {
+  const std::string s = p.str();
+  if (p.masked() != p) {
+    why = s + " has host bits set; did you mean " + p.masked().str() + "?";
+    return false;
+  }
+  if (is_exit_route(p)) {
+    if (allow_exit) return true;
+    why = s + " is not a subnet route; offer an exit node with `ovl up --advertise-exit-node`";
+    return false;
+  }
+  for (const auto* own : {&overlay.v4, overlay.v6 ? &*overlay.v6 : nullptr})
+    if (own && prefixes_overlap(p, *own)) {
+      why = s + " overlaps the overlay's own range " + own->str();
+      return false;
+    }
+  return p.addr.v6 ? valid_route6(p, s, why) : valid_route4(p, s, why);
+}
+
+std::optional<net::Prefix> parse_route(std::string_view text, const OverlayRanges& overlay, bool allow_exit,
                                        std::string& why) {
   std::string shown(text.substr(0, 64));
   if (text.find('/') == std::string_view::npos) {
@@ -79,9 +105,24 @@ void normalize_routes(std::vector<net::Prefix>& r) {
   r.erase(std::unique(r.begin(), r.end()), r.end());
 }
 
-std::vector<net::Prefix> intersect_routes(const std::vector<net::Prefix>& a, const std::vector<net::Prefix>& b) {
+void normalize_advertised(std::vector<net::Prefix>& r) {
+  if (std::any_of(r.begin(), r.end(), is_exit_route)) {
+    r.push_back(exit_route());
+    r.push_back(exit_route6());
+  }
+  normalize_routes(r);
+}
+
+bool route_approved(const std::vector<net::Prefix>& approved, const net::Prefix& p) {
+  if (is_exit_route(p)) return std::any_of(approved.begin(), approved.end(), is_exit_route);
+  return std::find(approved.begin(), approved.end(), p) != approved.end();
+}
+
+std::vector<net::Prefix> active_routes(const std::vector<net::Prefix>& advertised,
+                                       const std::vector<net::Prefix>& approved) {
   std::vector<net::Prefix> r;
-  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(r), prefix_less);
+  for (auto& p : advertised)
+    if (route_approved(approved, p)) r.push_back(p);
   return r;
 }
 

@@ -26,7 +26,7 @@ std::vector<net::Prefix> split_routes(const std::string& s) {
     if (auto p = net::Prefix::parse(s.substr(start, end - start))) r.push_back(p->masked());
     start = end + 1;
   }
-  control::normalize_routes(r);
+  control::normalize_advertised(r);  // "0.0.0.0/0" stored by an older version: the exit in both families
   return r;
 }
 
@@ -40,6 +40,13 @@ json prefixes(const std::vector<net::Prefix>& rs) {
   json a = json::array();
   for (auto& p : rs) a.push_back(p.str());
   return a;
+}
+
+// What forwarding masquerades: the overlay's own ranges.
+std::vector<net::Prefix> overlay_ranges(const control::NetworkSummary& n) {
+  std::vector<net::Prefix> r{n.cidr};
+  if (n.ula) r.push_back(*n.ula);
+  return r;
 }
 
 bool has(const std::vector<net::Prefix>& rs, const net::Prefix& p) { return std::find(rs.begin(), rs.end(), p) != rs.end(); }
@@ -111,15 +118,20 @@ void Daemon::Impl::sync_os_routes() {
   }
   tun_routes = std::move(kept);
 
-  if (exit_peer) {
+  // Each family through the exit node only if it offers that family (an
+  // older exit node offers IPv4 only).
+  bool exit4 = false, exit6 = false;
+  if (auto it = exit_peer ? peer_routes.find(*exit_peer) : peer_routes.end(); it != peer_routes.end())
+    for (auto& r : it->second)
+      if (control::is_exit_route(r)) (r.addr.v6 ? exit6 : exit4) = true;
+  if (exit4 || exit6) {
     if (!exit_route) exit_route = std::make_unique<tun::ExitRoute>();
-    if (!exit_route->enabled()) {
-      try {
-        exit_route->enable({tun->ifindex(), tun->name()});
-        log::info("all traffic goes through the exit node %s", exit_node.c_str());
-      } catch (const std::exception& e) {
-        log::error("cannot route through the exit node: %s", e.what());
-      }
+    bool was = exit_route->enabled();
+    try {
+      exit_route->set({tun->ifindex(), tun->name()}, exit4, exit6);
+      if (!was) log::info("all traffic goes through the exit node %s", exit_node.c_str());
+    } catch (const std::exception& e) {
+      log::error("cannot route through the exit node: %s", e.what());
     }
   } else if (exit_route && exit_route->enabled()) {
     exit_route->disable();
@@ -141,11 +153,11 @@ void Daemon::Impl::sync_forwarding() {
   if (!forwarding) forwarding = std::make_unique<tun::Forwarding>();
   std::vector<net::Prefix> approved;
   if (auto self = st.peers.find(st.welcome->self.public_key); self != st.peers.end()) approved = self->second.routes;
-  forwarding->apply(st.welcome->network.cidr, tun->name(), approved);
+  forwarding->apply(overlay_ranges(st.welcome->network), tun->name(), approved);
 }
 
 void Daemon::Impl::send_routes(std::vector<net::Prefix> routes) {
-  control::normalize_routes(routes);
+  control::normalize_advertised(routes);
   store::kv_put(*opts.db, kRoutesSetting, join_routes(routes));
   link_write(agent->set_routes(std::move(routes)));
 }
@@ -156,7 +168,11 @@ json Daemon::Impl::routes_status() {
   if (exit_node.empty()) {
     r["exit_node"] = nullptr;
   } else {
-    r["exit_node"] = {{"node", exit_node}, {"active", exit_peer.has_value() && exit_route && exit_route->enabled()}};
+    bool on = exit_peer.has_value() && exit_route && exit_route->enabled();
+    json families = json::array();
+    if (on && exit_route->enabled(false)) families.push_back("ipv4");
+    if (on && exit_route->enabled(true)) families.push_back("ipv6");
+    r["exit_node"] = {{"node", exit_node}, {"active", on}, {"families", families}};
     if (!exit_problem.empty()) r["exit_node"]["problem"] = exit_problem;
   }
   return r;
@@ -191,7 +207,8 @@ json Daemon::Impl::route_list() {
       auto all = v.node.advertised_routes;
       all.insert(all.end(), v.node.approved_routes.begin(), v.node.approved_routes.end());
       control::normalize_routes(all);
-      for (auto& p : all) row(v.node.name, p, has(v.node.advertised_routes, p), has(v.node.approved_routes, p));
+      for (auto& p : all)
+        row(v.node.name, p, has(v.node.advertised_routes, p), control::route_approved(v.node.approved_routes, p));
     }
   } else if (agent && agent->state().welcome) {
     // A plain node knows the routes in its map, and what it advertises.
@@ -211,12 +228,13 @@ json Daemon::Impl::advertise_route(const std::string& text, bool withdraw) {
   if (!agent || !agent->state().welcome) return failure("this host runs no node that is a member of a network");
   const auto& w = *agent->state().welcome;
   std::string err;
-  auto p = control::parse_route(text, w.network.cidr, /*allow_exit=*/true, err);
+  auto p = control::parse_route(text, {w.network.cidr, w.network.ula}, /*allow_exit=*/true, err);
   if (!p) return bad_input(err);
   auto routes = agent->routes();
   if (withdraw) {
     if (!has(routes, *p)) return bad_input("this node does not advertise " + p->str());
-    std::erase(routes, *p);
+    // The exit node goes in both families at once (normalize_advertised).
+    std::erase_if(routes, [&](const net::Prefix& r) { return r == *p || (control::is_exit_route(*p) && control::is_exit_route(r)); });
     send_routes(routes);
     try {
       sync_forwarding();
@@ -238,7 +256,7 @@ json Daemon::Impl::advertise_route(const std::string& text, bool withdraw) {
     std::vector<net::Prefix> approved;
     if (auto self = agent->state().peers.find(w.self.public_key); self != agent->state().peers.end())
       approved = self->second.routes;
-    forwarding->apply(w.network.cidr, tun->name(), approved);
+    forwarding->apply(overlay_ranges(w.network), tun->name(), approved);
   } catch (const std::exception& e) {
     return failure(e.what());
   }
