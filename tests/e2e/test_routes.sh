@@ -131,6 +131,12 @@ got=$(nsx laptop timeout 5 python3 -c '
 import socket; s = socket.create_connection(("10.77.1.10", 8080), timeout=3); print(s.recv(100).decode())')
 [ "$got" = "from 10.77.1.1" ] || fail "TCP to lanhost: '$got' (expected the connection to come from gw's LAN address)"
 
+check "the other way: lanhost, routing the overlay via gw, reaches laptop under the default policy"
+nsx lanhost ip route add 100.90.0.0/16 via 10.77.1.1
+LAPTOP_IP=$(overlay_ip laptop)
+wait_for --timeout 5 ping_once lanhost "$LAPTOP_IP" || fail "lanhost cannot reach laptop through gw"
+nsx lanhost ip route del 100.90.0.0/16 via 10.77.1.1
+
 check "unapproved: the route disappears from laptop again"
 ovl_cli coord route unapprove gw 10.77.1.0/24 >/dev/null
 wait_for --timeout 10 no_ping laptop 10.77.1.10 || fail "laptop still reaches lanhost after unapprove"

@@ -77,8 +77,9 @@ has_ip6() { [ -n "$(self_field "$1" ip6 2>/dev/null)" ]; }
 wait_for has_ip6 gw --timeout 15 || fail "gw has no IPv6 overlay address"
 wait_for has_ip6 laptop --timeout 15 || fail "laptop has no IPv6 overlay address"
 GW_IP6=$(self_field gw ip6)
-# a /64 inside the network's ULA /48
-IN_ULA=$(python3 -c 'import ipaddress, sys; print(list(ipaddress.ip_network(sys.argv[1] + "/48", strict=False).subnets(new_prefix=64))[5])' "$GW_IP6")
+# the network's ULA /48, and a /64 inside it
+ULA=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1] + "/48", strict=False))' "$GW_IP6")
+IN_ULA=$(python3 -c 'import ipaddress, sys; print(list(ipaddress.ip_network(sys.argv[1]).subnets(new_prefix=64))[5])' "$ULA")
 wait_for --timeout 10 ping6_once laptop "$GW_IP6" || fail "laptop cannot ping6 gw over the overlay"
 no_ping6 laptop fd00:77:1::10 || fail "lanhost reachable over IPv6 before any route exists"
 
@@ -106,6 +107,10 @@ grep -qE 'ip6 daddr != \{? ?fd00:77:1::/64 \}? ?drop' <<<"$(gw_rules)" || fail "
 got=$(tcp_from laptop fd00:77:1::10)
 [ "$got" = "from fd00:77:1::1" ] || fail "TCP to lanhost: '$got' (expected it to come from gw's LAN address)"
 no_ping6 laptop 2001:db8:113::200 || fail "the IPv6 internet host is reachable without an exit node"
+# The other way (the default policy's "*" includes routed subnets): lanhost, routing the
+# overlay's ULA via gw, reaches laptop.
+nsx lanhost ip -6 route add "$ULA" via fd00:77:1::1
+wait_for --timeout 5 ping6_once lanhost "$(self_field laptop ip6)" || fail "lanhost cannot reach laptop over IPv6"
 
 check "ovl route advertise ::/0 offers an exit node in both families; one approval covers both"
 ovl_cli gw route advertise ::/0 >/dev/null

@@ -125,6 +125,24 @@ TEST_CASE("compiling: a node's subnet routes are destinations of the policies to
   CHECK(c.for_node(m[1]).rules.empty());  // nothing is sent to b
 }
 
+TEST_CASE("compiling: \"*\" as a source includes every routed subnet, never an exit route") {
+  auto lan = *net::Prefix::parse("10.77.1.0/24");
+  auto lan6 = *net::Prefix::parse("fd00:77:1::/64");
+  auto exit4 = *net::Prefix::parse("0.0.0.0/0");
+  std::vector<Member> m = {{1, {kA}, {}, {lan, lan6, exit4}}, {2, {kB}, {}, {lan}}, {3, {kC}, {}, {}}};
+  Compiler c({default_policy(0)}, m, {kNet});
+  auto r = c.for_node(m[2]);
+  REQUIRE(r.rules.size() == 1);
+  // A host on gw's LAN reaches c with only the default policy.
+  CHECK(r.rules[0].src == std::vector<net::Prefix>{kNet, lan, lan6});
+  // A group or node selector is still only the nodes' own addresses.
+  Policy from_a;
+  from_a.name = "from-a";
+  from_a.from = {Selector::Kind::node, "", 1};
+  from_a.to = {Selector::Kind::node, "", 3};
+  CHECK(Compiler({from_a}, m, {kNet}).for_node(m[2]).rules.at(0).src == std::vector<net::Prefix>{host(kA)});
+}
+
 TEST_CASE("classifier: IPv4 and IPv6 transport fields") {
   auto t = classify(tcp4(kA, kB, 40000, 22));
   REQUIRE(t);

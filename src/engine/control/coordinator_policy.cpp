@@ -42,12 +42,16 @@ policy::RuleSet Coordinator::filter_for(int64_t node_id) {
 }
 
 // Whether a node's arrival or departure can change any node's filter: a
-// policy names it or one of its groups. "*" is the network's ranges, the
-// same whoever is in it, so with only the default policy a storm of joins
-// compiles no filters at all.
+// policy names it or one of its groups, or it routes subnets and a policy
+// admits "*" (whose sources include them). Otherwise "*" is the network's
+// ranges, the same whoever is in it, so with only the default policy a storm
+// of joins compiles no filters at all.
 bool Coordinator::policies_select(const NodeRecord& n) {
+  auto routes = active_routes(n.advertised_routes, n.approved_routes);
+  const bool routes_subnets = std::any_of(routes.begin(), routes.end(), [](auto& r) { return !is_exit_route(r); });
   for (auto& p : reg_.policies())
     for (const policy::Selector* s : {&p.from, &p.to}) {
+      if (routes_subnets && s == &p.from && s->kind == policy::Selector::Kind::all) return true;
       if (s->kind == policy::Selector::Kind::node && s->node_id == n.id) return true;
       if (s->kind == policy::Selector::Kind::group && std::find(n.groups.begin(), n.groups.end(), s->group) != n.groups.end())
         return true;

@@ -149,6 +149,10 @@ net::Prefix host_prefix(const net::IpAddr& a) { return {a, static_cast<uint8_t>(
 
 Compiler::Compiler(std::vector<Policy> policies, const std::vector<Member>& members, std::vector<net::Prefix> network)
     : policies_(std::move(policies)), network_(std::move(network)) {
+  for (auto& m : members)
+    for (auto& r : m.routes)
+      if (r.len > 0 && std::find(network_.begin(), network_.end(), r.masked()) == network_.end())
+        network_.push_back(r.masked());
   for (auto& m : members) {
     std::vector<net::Prefix> hosts;
     for (auto& a : m.addrs) hosts.push_back(host_prefix(a));

@@ -99,8 +99,11 @@ struct Member {
 
 // Compiles one set of policies for many receiving nodes: the groups are
 // resolved to addresses once, then each node's rules are a pass over the
-// policies. `network` are the overlay ranges, the sources of "*" (every
-// address of every node lies in them; one prefix instead of N addresses).
+// policies. `network` are the overlay ranges: "*" as a source is those
+// (every address of every node lies in them; one prefix instead of N
+// addresses) plus every member's subnet routes, so that with the `default`
+// policy a host on a routed LAN reaches the overlay as in Tailscale (an exit
+// route is not a source: "the internet" only ever answers flows).
 class Compiler {
  public:
   Compiler(std::vector<Policy> policies, const std::vector<Member>& members, std::vector<net::Prefix> network);
