@@ -205,12 +205,16 @@ ns_new() { # SHORT
 
 # bridge_lan SW: a bridge namespace SW (made here) that bridge_host plugs hosts into.
 bridge_lan() { ns_new "$1"; nsx "$1" ip link add br0 type bridge; nsx "$1" ip link set br0 up; BRIDGE_NS=$1; }
-# bridge_host HOST ADDR/LEN: a new namespace HOST with eth0 on the bridge, addressed ADDR/LEN.
+# bridge_host HOST ADDR/LEN: a new namespace HOST with eth0 on the bridge, addressed ADDR/LEN
+# (an IPv6 address is usable at once: no duplicate address detection).
 bridge_host() {
   ns_new "$1"
   ip link add eth0 netns "$(ns "$1")" type veth peer name "p-$1" netns "$(ns "$BRIDGE_NS")"
   nsx "$BRIDGE_NS" ip link set "p-$1" master br0 up
-  nsx "$1" ip addr add "$2" dev eth0
+  case "$2" in
+    *:*) addr6 "$1" eth0 "$2" ;;
+    *) nsx "$1" ip addr add "$2" dev eth0 ;;
+  esac
   nsx "$1" ip link set eth0 up
 }
 # bridge_hosts PREFIX HOST...: bridge_host for each, at PREFIX.1, PREFIX.2, ... (/24).
