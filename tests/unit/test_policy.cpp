@@ -249,9 +249,11 @@ TEST_CASE("filter: rules decide on source, destination, protocol and port") {
   CHECK(f.denied_from(kC) == 1);
   CHECK(f.denied_from(kA6) == 1);
   CHECK(f.denied_from(kB) == 0);  // not a tracked source
+  CHECK((f.has_source(kA) && f.has_source(kA6) && !f.has_source(kB)));
   f.set_sources({kA});  // kept for sources that stay
   CHECK(f.denied_from(kA) == 4);
   CHECK(f.denied_from(kC) == 0);
+  CHECK_FALSE(f.has_source(kC));
 
   // ICMP by policy; "any" with ports means TCP and UDP on those ports.
   f.set_rules(RuleSet{{rule({kA}, kB, Proto::icmp), rule({kC}, kB, Proto::any, {{53, 53}})}});

@@ -258,7 +258,16 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
     if (st.filter) log::info("access policy: %zu rule(s) admit traffic to this node", st.filter->rules.size());
     else log::info("access policy: none from the coordinator; all traffic is admitted");
   }
-  if (ch.full || !ch.removed.empty() || !ch.upserted.empty()) {
+  // The per-source deny counters follow the peer set; most deltas only
+  // update peers already counted (online state, endpoints), so an O(N)
+  // rebuild happens only when a peer came or went.
+  bool peers_changed = ch.full || !ch.removed.empty();
+  for (auto& key : ch.upserted) {
+    if (peers_changed) break;
+    auto it = st.peers.find(key);
+    peers_changed = key != self && it != st.peers.end() && !filter->has_source(it->second.ip);
+  }
+  if (peers_changed) {
     std::vector<net::IpAddr> sources;
     for (auto& [key, p] : st.peers)
       if (key != self) sources.push_back(p.ip);

@@ -36,6 +36,11 @@ void Filter::set_sources(const std::vector<net::IpAddr>& sources) {
   denied_by_src_ = std::move(next);
 }
 
+bool Filter::has_source(const net::IpAddr& a) const {
+  return std::binary_search(denied_by_src_.begin(), denied_by_src_.end(), std::make_pair(a, uint64_t{0}),
+                            [](auto& x, auto& y) { return x.first < y.first; });
+}
+
 uint64_t Filter::denied_from(const net::IpAddr& src) const {
   auto it = std::lower_bound(denied_by_src_.begin(), denied_by_src_.end(), std::make_pair(src, uint64_t{0}));
   return it != denied_by_src_.end() && it->first == src ? it->second : 0;

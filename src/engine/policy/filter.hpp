@@ -60,6 +60,7 @@ class Filter {
   // The addresses denied packets are counted for, one by one (the node's
   // peers). Counts of addresses that stay are kept.
   void set_sources(const std::vector<net::IpAddr>& sources);
+  bool has_source(const net::IpAddr& a) const;
 
   // A packet this node sends into the overlay: records its flow. Never drops.
   void outbound(std::span<const uint8_t> pkt, Time now);
