@@ -273,6 +273,9 @@ void check_converged(Sim& s) {
       CHECK(it->second.online == v.online);
       CHECK(it->second.groups == v.node.groups);
     }
+    // The filter it enforces is what its policies say now (compiled afresh,
+    // so a stale cached compiler would show).
+    if (m->state().filter) CHECK(*m->state().filter == s.coord.fresh_filter_for(m->state().welcome->self.id));
   }
 }
 

@@ -192,6 +192,10 @@ void Coordinator::upsert_peer(const NodeRecord& rec) {
   auto& ps = peers();
   auto [it, added] = ps.try_emplace(rec.id);
   Peer& p = it->second;
+  // Online state and endpoints (every hello) leave the policies' view alone.
+  if (added || p.rec.ip != rec.ip || p.rec.groups != rec.groups || p.rec.advertised_routes != rec.advertised_routes ||
+      p.rec.approved_routes != rec.approved_routes)
+    compiler_stale();
   p.rec = rec;
   p.json = encode_peer(peer_info(rec));
   // A new node has the highest id: its JSON goes at the end of the cached
@@ -226,6 +230,7 @@ void Coordinator::remove_peer(int64_t id) {
   pending_rm_.push_back(it->second.rec.public_key);
   pending_up_.erase(id);
   ps.erase(it);
+  compiler_stale();
   map_body_valid_ = false;
   ++change_seq_;
 }
@@ -294,9 +299,9 @@ void Coordinator::flush_one(CoordinatorOutput& out) {
   // Filters differ per node: when this change may alter them, each link's
   // is compiled again, and only the links whose filter changed get a delta
   // of their own (the same text with a "filter" field); the rest share j.
-  std::optional<policy::Compiler> comp;
+  const policy::Compiler* comp = nullptr;
   if (pending_filters_) {
-    comp.emplace(compiler());
+    comp = &compiler();  // nothing below changes a member or a policy
     pending_filters_ = false;
   }
   for (ConnId id : to) {

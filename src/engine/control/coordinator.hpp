@@ -112,6 +112,12 @@ class Coordinator {
   std::string selector_name(const policy::Selector& s);
   // The filter a node receives (what its map carries).
   policy::RuleSet filter_for(int64_t node_id);
+  // The same, compiled from scratch rather than from the cached compiler:
+  // tests check that the cache never hands out a stale filter.
+  policy::RuleSet fresh_filter_for(int64_t node_id) {
+    compiler_.reset();
+    return filter_for(node_id);
+  }
   // Ephemeral nodes offline for longer than `grace` seconds are removed.
   void expire_ephemeral(int64_t grace_s, CoordinatorOutput& out);
   uint64_t map_version() const { return version_; }
@@ -151,7 +157,12 @@ class Coordinator {
   }
   void send_full_map(Conn& c, uint64_t version, const policy::RuleSet& filter, CoordinatorOutput& out);
   void flush_one(CoordinatorOutput& out);
-  policy::Compiler compiler();
+  // The policies compiled against the members, cached: a hello compiles its
+  // node's filter from it, so a storm of joins must not rebuild it (O(N))
+  // each time. Dropped whenever what it depends on changes: a member added or
+  // removed, a member's groups or routes, the policies (compiler_stale()).
+  const policy::Compiler& compiler();
+  void compiler_stale() { compiler_.reset(); }
   policy::Member member(const NodeRecord& n) const;
   std::optional<policy::Selector> resolve(const std::string& which, const std::vector<std::string>& known_groups,
                                           std::string& err);
@@ -185,6 +196,7 @@ class Coordinator {
   uint64_t version_ = 1;
   mutable std::optional<net::Prefix> ula_;
   std::optional<std::map<int64_t, Peer>> peers_;
+  std::optional<policy::Compiler> compiler_;
   std::string map_body_;  // {"peers":[ and the peers' JSON joined by commas, when valid
   bool map_body_valid_ = false;
   std::set<int64_t> pending_up_;               // node ids in the next delta

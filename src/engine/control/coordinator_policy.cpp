@@ -25,7 +25,8 @@ policy::Member Coordinator::member(const NodeRecord& n) const {
   return m;
 }
 
-policy::Compiler Coordinator::compiler() {
+const policy::Compiler& Coordinator::compiler() {
+  if (compiler_) return *compiler_;
   std::vector<policy::Member> members;
   for (auto& [id, p] : peers()) members.push_back(member(p.rec));  // the in-memory map, not a scan of the store
   // Every node's address lies in the network's ranges: "*" as a source is
@@ -33,7 +34,7 @@ policy::Compiler Coordinator::compiler() {
   // the network.
   std::vector<net::Prefix> ranges{reg_.network().cidr.masked()};
   if (valid_ula(ula())) ranges.push_back(ula());
-  return policy::Compiler(reg_.policies(), members, ranges);
+  return compiler_.emplace(reg_.policies(), members, ranges);
 }
 
 policy::RuleSet Coordinator::filter_for(int64_t node_id) {
@@ -204,6 +205,7 @@ bool Coordinator::add_policy(const PolicySpec& spec, CoordinatorOutput& out, std
     err = "a policy named \"" + spec.name + "\" already exists";
     return false;
   }
+  compiler_stale();
   log::info("policy %s added: %s -> %s %s %s", p.name.c_str(), selector_name(p.from).c_str(), selector_name(p.to).c_str(),
             policy::proto_name(p.proto), policy::format_ports(p.ports).c_str());
   pending_filters_ = true;
@@ -219,6 +221,7 @@ bool Coordinator::remove_policy(const std::string& name, CoordinatorOutput& out,
     return false;
   }
   log::info("policy %s removed", name.c_str());
+  compiler_stale();
   pending_filters_ = true;
   maybe_flush(out);
   return true;
