@@ -10,6 +10,9 @@
 #   token_from FILE           the "token" field of the first JSON line in FILE
 #   json_field KEY            field KEY of the JSON object on stdin's first line
 #   self_field HOST KEY       field KEY of "self" in HOST's `ovl status --json` ("" if null)
+#   reusable_token            a new reusable invite (1 h) from the coordinator on host "coord"
+#   expect_bad HOST WHAT ARGS...  `ovl ARGS` on HOST exits 2 with an error matching WHAT (ERE)
+#   route_state NODE PREFIX   "advertised approved" (True/False) as coord sees it, or "none"
 
 ovl_daemon() {
   local h=$1; shift
@@ -25,6 +28,21 @@ overlay_ip() { ovl_cli "$1" --json status | python3 -c 'import json,sys; print(j
 has_overlay_ip() { [ -n "$(overlay_ip "$1" 2>/dev/null)" ]; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 self_field() { ovl_cli "$1" --json status | python3 -c "import json,sys; print(json.load(sys.stdin)['self']['$2'] or '')"; }
+reusable_token() { ovl_cli coord --json invite --reusable --expires 1h | json_field token; }
+expect_bad() {
+  local h=$1 what=$2 rc=0 out; shift 2
+  out=$(ovl_cli "$h" "$@" 2>&1) || rc=$?
+  [ "$rc" = 2 ] || fail "ovl $* on $h: exit $rc, expected 2 ($out)"
+  grep -Eqi -- "$what" <<<"$out" || fail "ovl $* on $h: unclear error: $out"
+}
+route_state() {
+  ovl_cli coord --json route list | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["routes"]:
+    if r["node"] == sys.argv[1] and r["prefix"] == sys.argv[2]:
+        print(r["advertised"], r["approved"]); break
+else: print("none")' "$1" "$2"
+}
 token_from() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["token"])' "$1"; }
 joined() { grep -q joined "$WORK/$1.out"; }
 ping_once() { nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }

@@ -74,7 +74,7 @@ ovl_daemon coord -v up --name server --network hostile --cidr 100.91.0.0/16 \
   --advertise-endpoint "${LAN[coord]}:51820" --json
 wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
 wait_for has_overlay_ip coord --timeout 10 || fail "the coordinator's node did not come up"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | json_field token)
+TOKEN=$(reusable_token)
 ovl_daemon a -v join "$TOKEN" --name alpha
 ovl_daemon b -v join "$TOKEN" --name bravo
 wait_for has_overlay_ip a --timeout 10 || fail "a did not join"

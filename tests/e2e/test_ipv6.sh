@@ -17,7 +17,7 @@ has_ip6() { [ -n "$(self_field "$1" ip6 2>/dev/null)" ]; }
 check "a network with three nodes; each has an IPv6 address from the network's ULA"
 ovl_daemon coord up --name server --network v6net --cidr 100.98.0.0/16 --advertise-endpoint 10.79.0.1:51820 --json
 wait_for test -s "$WORK/coord.out" --timeout 20 || fail "ovl up printed nothing"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | json_field token)
+TOKEN=$(reusable_token)
 ovl_daemon a join "$TOKEN" --name alpha
 ovl_daemon b join "$TOKEN" --name bravo
 for h in coord a b; do wait_for --timeout 15 has_ip6 "$h" || fail "$h has no IPv6 overlay address"; done

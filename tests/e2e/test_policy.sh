@@ -86,30 +86,22 @@ import json, sys
 g = {x["name"]: x["nodes"] for x in json.load(open(sys.argv[1]))["groups"]}
 assert g == {"clients": ["alpha"], "servers": ["bravo"]}, g
 PY
-expect_bad() { # MESSAGE-REGEX CLI-ARGS...: exit 2 with the message
-  local re=$1; shift
-  local rc=0 out
-  out=$(ovl_cli coord "$@" 2>&1) || rc=$?
-  [ "$rc" = 2 ] || fail "ovl $*: exit $rc, expected 2 ($out)"
-  echo "$out" | grep -Eqi "$re" || fail "ovl $*: unclear message: $out"
-  log "  ovl $* -> $out"
-}
-expect_bad "no node named" group add nosuch servers
-expect_bad "not in group" group remove alpha nosuch
-expect_bad "not a valid group name" group add alpha "bad:name"
+expect_bad coord "no node named" group add nosuch servers
+expect_bad coord "not in group" group remove alpha nosuch
+expect_bad coord "not a valid group name" group add alpha "bad:name"
 
 check "bad policy input: exit 2, a clear message, nothing stored"
 policies >"$WORK/pol1.json"
-expect_bad "no node or group named \"nosuch\"" policy add p1 --from nosuch --to servers
-expect_bad "no group named \"nosuch\"" policy add p1 --from clients --to group:nosuch
-expect_bad "start is above its end" policy add p1 --from clients --to servers --proto tcp --ports 9000-80
-expect_bad "not a port" policy add p1 --from clients --to servers --proto tcp --ports 70000
-expect_bad "not a port" policy add p1 --from clients --to servers --proto tcp --ports 22,,23
-expect_bad "must be tcp, udp, icmp or any" policy add p1 --from clients --to servers --proto sctp
-expect_bad "ICMP has no ports" policy add p1 --from clients --to servers --proto icmp --ports 22
-expect_bad "already exists" policy add default --from clients --to servers
-expect_bad "not a valid policy name" policy add "Bad Name" --from clients --to servers
-expect_bad "no policy named" policy rm nosuch
+expect_bad coord "no node or group named \"nosuch\"" policy add p1 --from nosuch --to servers
+expect_bad coord "no group named \"nosuch\"" policy add p1 --from clients --to group:nosuch
+expect_bad coord "start is above its end" policy add p1 --from clients --to servers --proto tcp --ports 9000-80
+expect_bad coord "not a port" policy add p1 --from clients --to servers --proto tcp --ports 70000
+expect_bad coord "not a port" policy add p1 --from clients --to servers --proto tcp --ports 22,,23
+expect_bad coord "must be tcp, udp, icmp or any" policy add p1 --from clients --to servers --proto sctp
+expect_bad coord "ICMP has no ports" policy add p1 --from clients --to servers --proto icmp --ports 22
+expect_bad coord "already exists" policy add default --from clients --to servers
+expect_bad coord "not a valid policy name" policy add "Bad Name" --from clients --to servers
+expect_bad coord "no policy named" policy rm nosuch
 policies >"$WORK/pol2.json"
 cmp -s "$WORK/pol1.json" "$WORK/pol2.json" || fail "bad input changed the policies: $(cat "$WORK/pol2.json")"
 

@@ -33,23 +33,7 @@ nsx laptop ip route add default via 10.20.2.1
 # lanhost, inet and ylan have no default route: they answer only their own segment, so a
 # reply from lanhost or inet to laptop proves gw masqueraded the request.
 
-# expect_bad HOST WHAT ARGS...: exit status 2 and an error that mentions WHAT
-expect_bad() {
-  local h=$1 what=$2 rc=0 out; shift 2
-  out=$(ovl_cli "$h" "$@" 2>&1) || rc=$?
-  [ "$rc" = 2 ] || fail "ovl $*: exit $rc, expected 2 ($out)"
-  grep -qi -- "$what" <<<"$out" || fail "ovl $*: unclear error: $out"
-}
 routes_json() { ovl_cli coord --json route list; }
-# route_state NODE PREFIX: "advertised approved" as seen by the coordinator, or "none"
-route_state() {
-  routes_json | python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["routes"]:
-    if r["node"] == sys.argv[1] and r["prefix"] == sys.argv[2]:
-        print(r["advertised"], r["approved"]); break
-else: print("none")' "$1" "$2"
-}
 # (no `cmd | grep -q` here: with pipefail, grep quitting early fails cmd with SIGPIPE)
 gw_rules() { nsx gw nft list table inet ovl 2>&1; }
 route_is() { [ "$(route_state "$1" "$2")" = "$3" ]; }
@@ -71,7 +55,7 @@ print(s["control"], "none" if e is None else ("active" if e["active"] else "inac
 check "a network: coordinator behind a router, gw and laptop join"
 ovl_daemon coord -v up --name server --network lab --cidr 100.90.0.0/16 --advertise-endpoint 10.20.1.10:51820 --json
 wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | json_field token)
+TOKEN=$(reusable_token)
 ovl_daemon gw -v join "$TOKEN" --name gw
 ovl_daemon laptop -v join "$TOKEN" --name laptop
 wait_for has_overlay_ip gw --timeout 15 || fail "gw did not join"
@@ -89,7 +73,7 @@ expect_bad gw "does not advertise" route withdraw 10.77.1.0/24
 expect_bad coord "no node named" route approve nosuch 10.77.1.0/24
 expect_bad coord "does not advertise" route approve gw 10.77.1.0/24
 expect_bad coord "not a CIDR" route approve gw 10.77.1.0/40
-expect_bad laptop "not in the network\|no node named" set --exit-node nosuch
+expect_bad laptop "not in the network|no node named" set --exit-node nosuch
 expect_bad laptop "nothing to set" set
 [ "$(routes_json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["routes"]))')" = 0 ] \
   || fail "something was stored: $(routes_json)"

@@ -31,21 +31,6 @@ veth_link laptop 10.88.0.1 ylan 10.88.0.2
 addr6 laptop "$VETH_A" fd00:88::1/64; addr6 ylan "$VETH_B" fd00:88::2/64
 for h in gw laptop; do nsx "$h" sysctl -qw net.ipv6.conf.all.forwarding=0; done
 
-expect_bad() { # HOST WHAT ARGS...: exit status 2 and an error that mentions WHAT
-  local h=$1 what=$2 rc=0 out; shift 2
-  out=$(ovl_cli "$h" "$@" 2>&1) || rc=$?
-  [ "$rc" = 2 ] || fail "ovl $*: exit $rc, expected 2 ($out)"
-  grep -qi -- "$what" <<<"$out" || fail "ovl $*: unclear error: $out"
-}
-# route_state NODE PREFIX: "advertised approved" as the coordinator sees it, or "none"
-route_state() {
-  ovl_cli coord --json route list | python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["routes"]:
-    if r["node"] == sys.argv[1] and r["prefix"] == sys.argv[2]:
-        print(r["advertised"], r["approved"]); break
-else: print("none")' "$1" "$2"
-}
 route_is() { [ "$(route_state "$1" "$2")" = "$3" ]; }
 gw_rules() { nsx gw nft list table inet ovl 2>&1; }
 ping6_once() { nsx "$1" ping -6 -c1 -W1 "$2" >/dev/null 2>&1; }
@@ -70,7 +55,7 @@ import socket, sys; s = socket.create_connection((sys.argv[1], 8080), timeout=3)
 check "a network of three; every node has an IPv6 overlay address"
 ovl_daemon coord -v up --name server --network lab6 --cidr 100.91.0.0/16 --advertise-endpoint 10.20.0.1:51820 --json
 wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | json_field token)
+TOKEN=$(reusable_token)
 ovl_daemon gw -v join "$TOKEN" --name gw
 ovl_daemon laptop -v join "$TOKEN" --name laptop
 has_ip6() { [ -n "$(self_field "$1" ip6 2>/dev/null)" ]; }

@@ -34,7 +34,7 @@ sys.exit(0 if r and r[0]["ready"] and r[0]["endpoint"].startswith("[2001:db8:60:
 check "ovl up with an IPv6 endpoint; a and b join with the token"
 ovl_daemon coord -v up --name server --network u6 --cidr 100.93.0.0/16 --advertise-endpoint "[2001:db8:60::1]:51820" --json
 wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | json_field token)
+TOKEN=$(reusable_token)
 ovl_daemon a -v join "$TOKEN" --name alpha
 ovl_daemon b -v join "$TOKEN" --name bravo
 wait_for has_overlay_ip a --timeout 15 || fail "a did not join over IPv6: $(tail -5 "$WORK/a.log")"
