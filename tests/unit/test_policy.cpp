@@ -143,6 +143,25 @@ TEST_CASE("compiling: \"*\" as a source includes every routed subnet, never an e
   CHECK(Compiler({from_a}, m, {kNet}).for_node(m[2]).rules.at(0).src == std::vector<net::Prefix>{host(kA)});
 }
 
+TEST_CASE("compiling: a member added later compiles as if it had been there from the start") {
+  auto lan = *net::Prefix::parse("10.77.1.0/24");
+  std::vector<Member> m = {{1, {kA}, {"a"}, {}}, {2, {kB}, {"b"}, {}}, {3, {kC}, {"a", "c"}, {lan}}};
+  Policy web;
+  web.name = "web";
+  web.from = {Selector::Kind::group, "a", 0};
+  web.to = {Selector::Kind::group, "b", 0};
+  Policy to3;
+  to3.name = "to3";
+  to3.from = {Selector::Kind::node, "", 3};
+  to3.to = {Selector::Kind::all, "", 0};
+  std::vector<Policy> ps{default_policy(0), web, to3};
+  Compiler all(ps, m, {kNet});
+  Compiler grown(ps, {m[0], m[1]}, {kNet});
+  grown.add_member(m[2]);
+  for (auto& dest : m) CHECK(grown.for_node(dest) == all.for_node(dest));
+  CHECK(grown.for_node(m[1]).rules.at(1).src == std::vector<net::Prefix>{host(kA), host(kC)});
+}
+
 TEST_CASE("classifier: IPv4 and IPv6 transport fields") {
   auto t = classify(tcp4(kA, kB, 40000, 22));
   REQUIRE(t);

@@ -192,10 +192,14 @@ void Coordinator::upsert_peer(const NodeRecord& rec) {
   auto& ps = peers();
   auto [it, added] = ps.try_emplace(rec.id);
   Peer& p = it->second;
-  // Online state and endpoints (every hello) leave the policies' view alone.
-  if (added || p.rec.ip != rec.ip || p.rec.groups != rec.groups || p.rec.advertised_routes != rec.advertised_routes ||
-      p.rec.approved_routes != rec.approved_routes)
+  // Online state and endpoints (every hello) leave the policies' view alone;
+  // a new node is added to the compiler as it is, not a reason to rebuild it.
+  if (added) {
+    if (compiler_) compiler_->add_member(member(rec));
+  } else if (p.rec.ip != rec.ip || p.rec.groups != rec.groups || p.rec.advertised_routes != rec.advertised_routes ||
+             p.rec.approved_routes != rec.approved_routes) {
     compiler_stale();
+  }
   p.rec = rec;
   p.json = encode_peer(peer_info(rec));
   // A new node has the highest id: its JSON goes at the end of the cached

@@ -149,21 +149,24 @@ net::Prefix host_prefix(const net::IpAddr& a) { return {a, static_cast<uint8_t>(
 
 Compiler::Compiler(std::vector<Policy> policies, const std::vector<Member>& members, std::vector<net::Prefix> network)
     : policies_(std::move(policies)), network_(std::move(network)) {
-  for (auto& m : members)
-    for (auto& r : m.routes)
-      if (r.len > 0 && std::find(network_.begin(), network_.end(), r.masked()) == network_.end())
-        network_.push_back(r.masked());
-  for (auto& m : members) {
-    std::vector<net::Prefix> hosts;
-    for (auto& a : m.addrs) hosts.push_back(host_prefix(a));
-    nodes_.emplace_back(m.id, hosts);
-    for (auto& g : m.groups) {
-      auto it = std::lower_bound(groups_.begin(), groups_.end(), g, [](auto& e, auto& k) { return e.first < k; });
-      if (it == groups_.end() || it->first != g) it = groups_.insert(it, {g, {}});
-      it->second.insert(it->second.end(), hosts.begin(), hosts.end());
-    }
+  nodes_.reserve(members.size());
+  for (auto& m : members) add_member(m);
+}
+
+void Compiler::add_member(const Member& m) {
+  for (auto& r : m.routes)
+    if (r.len > 0 && std::find(network_.begin(), network_.end(), r.masked()) == network_.end())
+      network_.push_back(r.masked());
+  std::vector<net::Prefix> hosts;
+  for (auto& a : m.addrs) hosts.push_back(host_prefix(a));
+  for (auto& g : m.groups) {
+    auto it = std::lower_bound(groups_.begin(), groups_.end(), g, [](auto& e, auto& k) { return e.first < k; });
+    if (it == groups_.end() || it->first != g) it = groups_.insert(it, {g, {}});
+    it->second.insert(it->second.end(), hosts.begin(), hosts.end());
   }
-  std::sort(nodes_.begin(), nodes_.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  // Members come by id (a join has the highest): appending keeps the order.
+  auto at = std::upper_bound(nodes_.begin(), nodes_.end(), m.id, [](int64_t k, auto& e) { return k < e.first; });
+  nodes_.emplace(at, m.id, std::move(hosts));
 }
 
 bool Compiler::covers(const Selector& s, const Member& m) const {

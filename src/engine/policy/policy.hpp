@@ -107,6 +107,9 @@ struct Member {
 class Compiler {
  public:
   Compiler(std::vector<Policy> policies, const std::vector<Member>& members, std::vector<net::Prefix> network);
+  // One more member, as if it had been in `members` (a join need not
+  // rebuild the compiler: O(its groups), not O(N)). Its id must be new.
+  void add_member(const Member& m);
   // The rules of the policies whose `to` covers `dest`, with dst = dest's
   // own addresses and the subnets it routes. Policies whose sources resolve to nothing are left out.
   RuleSet for_node(const Member& dest) const;
