@@ -39,13 +39,32 @@ int simple(const GlobalOptions& g, const json& req, const std::string& done) {
 
 }  // namespace
 
+namespace {
+
+// What the node advertises after the change: an exit route brings its other
+// family along, which the user should see.
+int advertised(const GlobalOptions& g, const json& req, const std::string& done) {
+  json r;
+  if (int rc = route_call(g, req, r); rc >= 0) return rc;
+  if (g.json) {
+    std::printf("%s\n", r.dump().c_str());
+    return kExitOk;
+  }
+  std::string all;
+  for (auto& p : r.value("routes", json::array())) all += (all.empty() ? "" : ", ") + p.get<std::string>();
+  std::printf("%s; this node advertises %s\n", done.c_str(), all.empty() ? "nothing" : all.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
 int cmd_route_advertise(const GlobalOptions& g, const std::string& prefix) {
-  return simple(g, {{"cmd", "route.advertise"}, {"prefix", prefix}},
-                "advertising " + prefix + "; an admin approves it on the coordinator with `ovl route approve`");
+  return advertised(g, {{"cmd", "route.advertise"}, {"prefix", prefix}},
+                    "advertising " + prefix + " (an admin approves it on the coordinator with `ovl route approve`)");
 }
 
 int cmd_route_withdraw(const GlobalOptions& g, const std::string& prefix) {
-  return simple(g, {{"cmd", "route.withdraw"}, {"prefix", prefix}}, "no longer advertising " + prefix);
+  return advertised(g, {{"cmd", "route.withdraw"}, {"prefix", prefix}}, "no longer advertising " + prefix);
 }
 
 int cmd_route_approve(const GlobalOptions& g, const std::string& node, const std::string& prefix, bool approve) {
@@ -64,12 +83,12 @@ int cmd_route_list(const GlobalOptions& g) {
     std::printf("no routes advertised (advertise one with `ovl route advertise CIDR` on the node)\n");
     return kExitOk;
   }
-  std::printf("%-20s %-20s %-10s %-9s %s\n", "NODE", "PREFIX", "ADVERTISED", "APPROVED", "STATE");
+  std::printf("%-20s %-30s %-10s %-9s %s\n", "NODE", "PREFIX", "ADVERTISED", "APPROVED", "STATE");
   for (auto& x : r["routes"]) {
     bool adv = x["advertised"].get<bool>(), ok = x["approved"].get<bool>();
     const char* state = adv && ok ? "active" : adv ? "awaiting approval" : "not advertised";
     std::string prefix = x["prefix"].get<std::string>() + (x["exit"].get<bool>() ? " (exit)" : "");
-    std::printf("%-20s %-20s %-10s %-9s %s\n", x["node"].get<std::string>().c_str(), prefix.c_str(),
+    std::printf("%-20s %-30s %-10s %-9s %s\n", x["node"].get<std::string>().c_str(), prefix.c_str(),
                 adv ? "yes" : "no", ok ? "yes" : "no", state);
   }
   return kExitOk;

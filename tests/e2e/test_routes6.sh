@@ -98,7 +98,8 @@ nsx lanhost ip -6 route add "$ULA" via fd00:77:1::1
 wait_for --timeout 5 ping6_once lanhost "$(self_field laptop ip6)" || fail "lanhost cannot reach laptop over IPv6"
 
 check "ovl route advertise ::/0 offers an exit node in both families; one approval covers both"
-ovl_cli gw route advertise ::/0 >/dev/null
+out=$(ovl_cli gw route advertise ::/0)
+grep -q "this node advertises 0.0.0.0/0, ::/0, fd00:77:1::/64" <<<"$out" || fail "advertise ::/0 said: $out"
 wait_for --timeout 5 route_is gw 0.0.0.0/0 "True False" || fail "0.0.0.0/0: $(route_state gw 0.0.0.0/0)"
 [ "$(route_state gw ::/0)" = "True False" ] || fail "::/0: $(route_state gw ::/0)"
 expect_bad laptop "not an approved exit node" set --exit-node gw
