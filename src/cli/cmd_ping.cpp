@@ -158,8 +158,10 @@ int cmd_netcheck(const GlobalOptions& g) {
     std::string rtt = rl.contains("rtt_ms") && rl["rtt_ms"].is_number()
                           ? " (RTT " + std::to_string(rl["rtt_ms"].get<double>()).substr(0, 6) + " ms)"
                           : "";
-    std::printf("relay %s: %s%s%s%s\n", str(rl["endpoint"]).c_str(), rl["ready"].get<bool>() ? "ready" : "not ready",
-                rtt.c_str(), rl["problem"].get<std::string>().empty() ? "" : " - ", rl["problem"].get<std::string>().c_str());
+    std::printf("relay %s: %s%s%s%s\n", str(rl["endpoint"]).c_str(),
+                !rl["ready"].get<bool>() ? "not ready" : rl.value("preferred", false) ? "ready, preferred" : "ready",
+                rtt.c_str(),
+                rl["problem"].get<std::string>().empty() ? "" : " - ", rl["problem"].get<std::string>().c_str());
   }
   std::string lan;
   for (auto& e : r["lan_candidates"]) lan += (lan.empty() ? "" : ", ") + e.get<std::string>();

@@ -6,8 +6,9 @@
 #     relay answers the stock `stun` client on its port;
 #   * an ALLOCATE captured on the relay's wire and replayed from another host earns
 #     only a challenge (fewer bytes than it sent), and that host cannot SEND (issue 7);
-#   * kill -9 of the relay: the direct paths to the hub are unaffected; restarted,
-#     the relayed pair recovers;
+#   * kill -9 of the relay: the direct paths to the hub are unaffected, and the relayed
+#     pair moves to the coordinator's embedded relay (the second in the map's list, where
+#     the nodes hold leases too); restarted, the pair moves back to it;
 #   * a node removed by the admin loses the standalone relay within 5 s: the
 #     coordinator sends it a REVOKE under the shared secret (issue 7).
 . "$(dirname "$0")/lib.sh"
@@ -84,19 +85,25 @@ field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]
 [ "$(field received)" -lt "$(field sent)" ] || fail "the relay sent the replaying host more than it received: $out"
 wait_for --timeout 10 ping_once a "$B_IP" || fail "the replay disturbed the relayed pair"
 
-check "the standalone relay killed: direct paths unaffected; restarted: the relayed pair recovers"
+check "the standalone relay killed: direct paths unaffected; the relayed pair fails over to the embedded relay and back"
+EMBEDDED=203.0.113.1:51822
 kill -9 "$PID_relay"
+t0=$(now_ms)
 wait_for pid_gone "$PID_relay" --timeout 5
-wait_for --timeout 15 bash -c "! ip netns exec $(ns a) ping -c1 -W1 $B_IP >/dev/null 2>&1" || fail "a reaches b without the relay?"
 for i in 1 2 3; do
   ping_once a "$HUB_IP" || fail "a -> hub (direct) broke when the relay died"
   ping_once b "$HUB_IP" || fail "b -> hub (direct) broke when the relay died"
 done
+# both ways through RELAY_EP, and a ping answered
+pair_via() { [ "$(peer_field a b endpoint)" = "$1" ] && [ "$(peer_field b a endpoint)" = "$1" ] && ping_once a "$B_IP"; }
+wait_for --timeout 40 pair_via "$EMBEDDED" || fail "the relayed pair did not move to the embedded relay: a -> b via $(peer_field a b endpoint), b -> a via $(peer_field b a endpoint)"
+log "  relayed pair through the embedded relay $(( $(now_ms) - t0 )) ms after the standalone one died"
+nsx a "$OVL_BIN" --state-dir "$WORK/state-a" netcheck | grep -q "relay $RELAY: not ready - the relay does not answer" \
+  || fail "netcheck does not say the standalone relay is down: $(nsx a "$OVL_BIN" --state-dir "$WORK/state-a" netcheck)"
 start_relay
 t0=$(now_ms)
-wait_for --timeout 40 ping_once a "$B_IP" || fail "the relayed pair did not recover"
-log "  relayed pair recovered $(( $(now_ms) - t0 )) ms after the relay came back"
-[ "$(peer_field a b endpoint)" = "$RELAY" ] || fail "a -> b no longer through $RELAY"
+wait_for --timeout 40 pair_via "$RELAY" || fail "the relayed pair did not go back to $RELAY: a -> b via $(peer_field a b endpoint)"
+log "  relayed pair back on the standalone relay $(( $(now_ms) - t0 )) ms after it came back"
 
 check "a node removed on the coordinator is refused by the standalone relay within 5 s"
 grep -q "refused from now on" "$WORK/relay.log" && fail "the relay revoked someone before any removal"

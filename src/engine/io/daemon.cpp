@@ -284,7 +284,7 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
     dns.set_zone(st.welcome->network.domain, std::move(names));
   }
   if (ch.full && !st.welcome->relays.empty()) {
-    relay_client->configure(st.welcome->relays.front(), now);
+    relay_client->configure(st.welcome->relays, now);
     run_relay_client();
   }
   if (!save) return;
@@ -304,13 +304,14 @@ void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from)
     if (!relay_client) return;
     net::Endpoint src;
     bool was_ready = relay_client->ready();
+    auto was = relay_client->relay();
     auto now = monotonic_now();
     auto inner = relay_client->on_message(d, from, now, src);
     if (!inner.empty()) {
       // The payload sits inside our receive buffer: hand it on in place.
       auto off = static_cast<size_t>(inner.data() - d.data());
       device->on_udp(d.subspan(off, inner.size()), src, monotonic_now(), *plane);
-    } else if (was_ready != relay_client->ready()) {
+    } else if (was_ready != relay_client->ready() || !(was == relay_client->relay())) {
       if (relay_client->ready()) log::info("relay %s accepted this node", relay_client->relay().str().c_str());
       else log::warn("relay %s: %s", relay_client->relay().str().c_str(), relay_client->last_refusal());
       run_relay_client();  // a lost lease is renewed now, not at the next renewal
@@ -366,13 +367,20 @@ void Daemon::Impl::run_discovery() {
 
 void Daemon::Impl::send_via_relay(const net::Endpoint& virtual_ep, std::span<const uint8_t> d) {
   if (send_spray_socket(virtual_ep, d)) return;
-  size_t n = relay_client->wrap(virtual_ep, d, relay_out);
-  if (n) udp->send(relay_client->relay(), {relay_out.data(), n});
+  net::Endpoint to;
+  size_t n = relay_client->wrap(virtual_ep, d, relay_out, to);
+  if (n) udp->send(to, {relay_out.data(), n});
 }
 
 void Daemon::Impl::run_relay_client() {
   auto now = monotonic_now();
-  if (auto msg = relay_client->on_timer(now)) udp->send(relay_client->relay(), *msg);
+  auto was = relay_client->relay();
+  bool was_ready = relay_client->ready();
+  for (auto& m : relay_client->on_timer(now)) udp->send(m.to, m.bytes);
+  if (was_ready && (!(was == relay_client->relay()) || !relay_client->ready()))
+    log::warn("relay %s does not answer; %s", was.str().c_str(),
+              relay_client->ready() ? ("relayed traffic goes through " + relay_client->relay().str()).c_str()
+                                    : "no relay holds this node's lease");
   relay_timer.expires_at(std::chrono::steady_clock::time_point(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(relay_client->next_deadline())));
   relay_timer.async_wait([this](const std::error_code& ec) {

@@ -128,13 +128,15 @@ json Daemon::Impl::netcheck_json() {
     r["coordinator_rtt_ms"] = rtt ? json(std::chrono::duration<double, std::milli>(*rtt).count()) : json(nullptr);
   }
   json relays = json::array();
-  if (relay_client && relay_client->configured())
-  {
-    auto rtt = relay_client->last_rtt();
-    relays.push_back({{"endpoint", relay_client->relay().str()},
-                      {"ready", relay_client->ready()},
+  // Every relay the coordinator offers, best first: whether it holds our
+  // lease, and whether it is the one new relayed traffic goes through.
+  for (size_t i = 0; relay_client && i < relay_client->relay_count(); ++i) {
+    auto rtt = relay_client->ready_at(i) ? relay_client->rtt_at(i) : std::nullopt;  // not a stale one
+    relays.push_back({{"endpoint", relay_client->relay_at(i).str()},
+                      {"ready", relay_client->ready_at(i)},
+                      {"preferred", relay_client->ready() && relay_client->relay_at(i) == relay_client->relay()},
                       {"rtt_ms", rtt ? json(std::chrono::duration<double, std::milli>(*rtt).count()) : json(nullptr)},
-                      {"problem", relay_client->last_refusal()}});
+                      {"problem", relay_client->refusal_at(i)}});
   }
   r["relays"] = relays;
   std::vector<std::string> eps;

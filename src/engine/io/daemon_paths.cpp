@@ -45,7 +45,7 @@ std::optional<net::Endpoint> Daemon::Impl::real_endpoint(const net::Endpoint& ep
     return it->second->remote;
   }
   if (relay::is_virtual_endpoint(ep)) {
-    if (relay_client && relay_client->configured()) return relay_client->relay();
+    if (relay_client && relay_client->configured()) return relay_client->relay_for(ep);
     return std::nullopt;
   }
   return ep;

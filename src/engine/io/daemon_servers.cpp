@@ -303,7 +303,7 @@ bool Daemon::Impl::answer_stun(std::span<const uint8_t> d, const net::Endpoint& 
 
 void Daemon::Impl::open_relay(uint16_t port) {
   CoordinatorRole& c = *opts.coordinator;
-  // Configured relays come first (nodes use the first grant); the embedded
+  // Configured relays come first (nodes prefer the first that answers); the embedded
   // one is listed after them, or alone by default.
   std::vector<net::Endpoint> relays = c.relays;
   try {

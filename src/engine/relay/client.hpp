@@ -13,6 +13,19 @@
 // ALLOCATE echoes the relay's last CHALLENGE cookie for our address and is
 // proved with our private key (credential.hpp); a CHALLENGE with a new
 // cookie (first contact, our NAT mapping changed) is answered at once.
+//
+// Several relays: the coordinator lists its relays in order of preference
+// and the node holds a lease on every one that answers. It sends to a peer
+// through the relay it last heard that peer from (where the peer holds a
+// lease, by the same rule), else through the best relay that holds our
+// lease. So a relay that dies costs the pairs using it only the time to
+// notice (kDeadAfter requests unanswered, 2 s apart: ~6 s, at most ~16 s
+// after its last answer), a relay back from the dead is used again by
+// everyone, and two nodes that see different relays fail (one reachable
+// from some nodes only) still meet on one they share: each answers on the
+// relay the other's packets came through. A relay given up is asked again
+// every kDeadRetryEvery; when a better relay than the one in use grants a
+// lease again, traffic to every peer goes there again, and the peers follow.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -37,19 +50,31 @@ class Client {
   // unreachable (and keeps NAT mappings toward the relay open).
   static constexpr Time kRenewEvery = std::chrono::seconds(10);
   static constexpr Time kRetryEvery = std::chrono::seconds(2);
+  static constexpr int kDeadAfter = 3;
+  static constexpr Time kDeadRetryEvery = std::chrono::seconds(10);
 
   explicit Client(const crypto::SecretKey& self);
 
-  // Use this relay grant (from the coordinator's welcome). A new grant
-  // re-allocates at once.
-  void configure(const control::RelayGrant& g, Time now);
-  bool configured() const { return grant_.has_value(); }
-  bool ready() const { return allocated_; }  // the relay accepted our lease
-  const net::Endpoint& relay() const { return grant_->relay; }
+  // Use these relay grants (from the coordinator's welcome), best first. A
+  // relay whose grant changed is asked for a lease at once; one whose grant
+  // is the same keeps its state.
+  void configure(std::vector<control::RelayGrant> grants, Time now);
+  bool configured() const { return !slots_.empty(); }
+  bool ready() const;                 // some relay holds our lease
+  const net::Endpoint& relay() const;  // the best relay that holds our lease (else the first)
+  size_t relay_count() const { return slots_.size(); }
+  const net::Endpoint& relay_at(size_t i) const { return slots_.at(i).grant.relay; }
+  bool ready_at(size_t i) const { return slots_.at(i).allocated; }
+  const char* refusal_at(size_t i) const { return slots_.at(i).refusal; }
+  std::optional<Time> rtt_at(size_t i) const { return slots_.at(i).rtt; }
 
-  // An ALLOCATE to send to relay() when one is due.
-  std::optional<std::vector<uint8_t>> on_timer(Time now);
-  Time next_deadline() const { return next_; }
+  // The ALLOCATEs due now, each to its relay.
+  struct Outgoing {
+    net::Endpoint to;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Outgoing> on_timer(Time now);
+  Time next_deadline() const;
 
   // A relay message arrived on our port from `from`. For DATA from the relay,
   // returns the inner datagram and sets `src_virtual`; otherwise handles
@@ -64,26 +89,40 @@ class Client {
   net::Endpoint endpoint_for(const NodeId& peer);
   std::optional<NodeId> peer_for(const net::Endpoint& virtual_ep) const;
   // Wraps `payload` for the peer behind `virtual_ep` as a SEND into `out`
-  // (which needs kForwardHeaderSize + payload bytes); returns its size, or 0
-  // when the endpoint is unknown or no relay is ready.
-  size_t wrap(const net::Endpoint& virtual_ep, std::span<const uint8_t> payload, std::span<uint8_t> out) const;
+  // (which needs kForwardHeaderSize + payload bytes) and sets `to`, the relay
+  // to send it to; returns its size, or 0 when the endpoint is unknown or no
+  // relay holds our lease.
+  size_t wrap(const net::Endpoint& virtual_ep, std::span<const uint8_t> payload, std::span<uint8_t> out,
+              net::Endpoint& to) const;
+  // The relay traffic to the peer behind `virtual_ep` goes through.
+  const net::Endpoint& relay_for(const net::Endpoint& virtual_ep) const;
 
-  const char* last_refusal() const { return refusal_; }
-  // Round trip of the last lease request the relay accepted (netcheck).
-  std::optional<Time> last_rtt() const { return rtt_; }
+  const char* last_refusal() const;  // of relay()
 
  private:
+  // One relay of the list and our lease there.
+  struct Slot {
+    control::RelayGrant grant;
+    crypto::SecretKey proof_key;   // shared with the grant's relay
+    bool can_prove = false;        // the grant names a usable relay key
+    Cookie cookie{};               // the relay's last challenge to us
+    bool allocated = false;        // it holds our lease
+    int unanswered = 0;            // requests in a row it left unanswered
+    Time next{0};                  // our next request to it
+    std::optional<Time> sent_at;   // the last request still unanswered
+    std::optional<Time> rtt;       // of the last request it accepted
+    const char* refusal = "";
+  };
+  // The slot to send through: the best one holding our lease, else 0; for
+  // a peer, the one it was last heard through if that holds our lease.
+  size_t best() const;
+  size_t slot_for(const NodeId& peer) const;
+  void on_slot_message(size_t i, MsgType type, std::span<const uint8_t> d, Time now);
+
   crypto::SecretKey self_private_;
   crypto::PublicKey self_;
-  std::optional<control::RelayGrant> grant_;
-  crypto::SecretKey proof_key_;  // shared with the grant's relay
-  bool can_prove_ = false;       // the grant names a usable relay key
-  Cookie cookie_{};              // the relay's last challenge to us
-  bool allocated_ = false;
-  Time next_{0};
-  std::optional<Time> sent_at_;  // the last ALLOCATE still unanswered
-  std::optional<Time> rtt_;
-  const char* refusal_ = "";
+  std::vector<Slot> slots_;
+  std::map<NodeId, size_t> via_;  // the slot each peer was last heard through
   std::map<NodeId, uint32_t> ids_;
   std::map<uint32_t, NodeId> keys_;
 };
