@@ -721,6 +721,12 @@ struct TwoRelays {
     }
     return msgs.size();
   }
+  // Configures both relays and runs until both hold the client's lease.
+  void lease_both(Client& c, Client::Time& t) {
+    c.configure({g1, g2}, t);
+    run(c, t, 1s, [&] { return c.ready_at(0) && c.ready_at(1); });
+    REQUIRE((c.ready_at(0) && c.ready_at(1)));
+  }
   // Steps the client every 100 ms until `done` or `limit` passes.
   Client::Time run(Client& c, Client::Time& t, Client::Time limit, const std::function<bool()>& done) {
     Client::Time start = t;
@@ -738,8 +744,7 @@ TEST_CASE("relay client: leases on every relay; traffic leaves a relay that stop
   TwoRelays n;
   Client c(private_keys().at(n.r1.ka));
   Client::Time t{5s};
-  c.configure({n.g1, n.g2}, t);
-  n.run(c, t, 1s, [&] { return c.ready_at(0) && c.ready_at(1); });
+  n.lease_both(c, t);
   REQUIRE(c.ready());
   CHECK(c.relay() == n.g1.relay);  // the best one
   CHECK(n.r1.server.is_allocated(n.r1.ka));
@@ -783,8 +788,7 @@ TEST_CASE("relay client: a peer is answered through the relay it was heard from"
   TwoRelays n;
   Client c(private_keys().at(n.r1.ka));
   Client::Time t{5s};
-  c.configure({n.g1, n.g2}, t);
-  n.run(c, t, 1s, [&] { return c.ready_at(0) && c.ready_at(1); });
+  n.lease_both(c, t);
   REQUIRE(c.ready_at(1));
   const auto peer = n.r1.kb;
   const auto virt_b = c.endpoint_for(peer);
