@@ -96,6 +96,21 @@ no_ping6 laptop 2001:db8:113::200 || fail "the IPv6 internet host is reachable w
 # overlay's ULA via gw, reaches laptop.
 nsx lanhost ip -6 route add "$ULA" via fd00:77:1::1
 wait_for --timeout 5 ping6_once lanhost "$(self_field laptop ip6)" || fail "lanhost cannot reach laptop over IPv6"
+nsx lanhost ip -6 route del "$ULA" via fd00:77:1::1
+
+check "policies apply to routed IPv6 traffic: only TCP 8080 from laptop to gw (and its LAN)"
+ovl_cli coord policy rm default >/dev/null
+ovl_cli coord policy add web --from laptop --to gw --proto tcp --ports 8080 >/dev/null
+wait_for --timeout 5 no_ping6 laptop fd00:77:1::10 || fail "ICMPv6 to the routed LAN still passes"
+got=$(tcp_from laptop fd00:77:1::10)
+[ "$got" = "from fd00:77:1::1" ] || fail "the allowed TCP port through the route: '$got'"
+denied_from_laptop() { ovl_cli gw --json status | python3 -c '
+import json, sys
+print([p["denied_packets"] for p in json.load(sys.stdin)["peers"] if p["name"] == "laptop"][0])'; }
+[ "$(denied_from_laptop)" -gt 0 ] || fail "gw counted no denied IPv6 packets from laptop"
+ovl_cli coord policy rm web >/dev/null
+ovl_cli coord policy add default --from '*' --to '*' >/dev/null
+wait_for --timeout 5 ping6_once laptop fd00:77:1::10 || fail "the default policy back: lanhost still unreachable"
 
 check "ovl route advertise ::/0 offers an exit node in both families; one approval covers both"
 out=$(ovl_cli gw route advertise ::/0)

@@ -270,7 +270,10 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
   if (peers_changed) {
     std::vector<net::IpAddr> sources;
     for (auto& [key, p] : st.peers)
-      if (key != self) sources.push_back(p.ip);
+      if (key != self) {
+        sources.push_back(p.ip);
+        if (p.ip6) sources.push_back(*p.ip6);  // denied IPv6 packets count for the peer too
+      }
     filter->set_sources(sources);
   }
   run_prober();

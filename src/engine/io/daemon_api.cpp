@@ -95,7 +95,7 @@ json Daemon::Impl::status_json() {
         }
       if (s.endpoint && nat::socket_id(*s.endpoint)) e["via_spray_socket"] = true;
     }
-    e["denied_packets"] = filter->denied_from(p.ip);
+    e["denied_packets"] = filter->denied_from(p.ip) + (p.ip6 ? filter->denied_from(*p.ip6) : 0);
     e["path"] = path;
     if (auto pn = peer_nat.find(key); pn != peer_nat.end() && pn->second.heard)
       e["nat"] = nat::describe(pn->second.mapping);
