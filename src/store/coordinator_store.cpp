@@ -373,6 +373,24 @@ std::vector<NodeRecord> CoordinatorStore::nodes() {
   return out;
 }
 
+void CoordinatorStore::add_revocation(const crypto::PublicKey& key, int64_t now_unix) {
+  db_.prepare(
+         "INSERT INTO revoked_keys (public_key, removed_unix) VALUES (?, ?)"
+         " ON CONFLICT (public_key) DO UPDATE SET removed_unix = excluded.removed_unix")
+      .bind_text(1, crypto::to_base64(key))
+      .bind_int(2, now_unix)
+      .run();
+}
+
+std::vector<crypto::PublicKey> CoordinatorStore::revocations(int64_t since_unix) {
+  db_.prepare("DELETE FROM revoked_keys WHERE removed_unix < ?").bind_int(1, since_unix).run();
+  std::vector<crypto::PublicKey> r;
+  auto st = db_.prepare("SELECT public_key FROM revoked_keys ORDER BY removed_unix");
+  while (st.step())
+    if (auto k = crypto::parse_key(st.col_text(0))) r.push_back(*k);
+  return r;
+}
+
 bool CoordinatorStore::remove_node(int64_t id) {
   Tx tx(db_);
   auto st = db_.prepare("SELECT name, ip FROM nodes WHERE id = ?");

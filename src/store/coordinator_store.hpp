@@ -62,6 +62,8 @@ class CoordinatorStore final : public control::Registry {
   std::optional<control::NodeRecord> node_by_name(const std::string& name) override;
   std::vector<control::NodeRecord> nodes() override;  // by id
   bool remove_node(int64_t id) override;
+  void add_revocation(const crypto::PublicKey& key, int64_t now_unix) override;
+  std::vector<crypto::PublicKey> revocations(int64_t since_unix) override;
   bool rename_node(int64_t id, const std::string& new_name) override;
   void set_endpoints(int64_t id, const std::vector<net::Endpoint>& eps) override;
   void touch(int64_t id, int64_t now_unix) override;

@@ -112,7 +112,17 @@ CREATE TABLE node_routes (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 4> kSteps = {kV1, kV2, kV3, kV4};
+// Version 5: removed nodes' keys, kept as long as a relay grant issued before
+// the removal can still be valid, so that the relays are told again (after
+// a relay or the coordinator restarted) to refuse them.
+constexpr std::string_view kV5 = R"sql(
+CREATE TABLE revoked_keys (
+  public_key   TEXT    PRIMARY KEY,            -- base64
+  removed_unix INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<std::string_view, 5> kSteps = {kV1, kV2, kV3, kV4, kV5};
 
 }  // namespace
 

@@ -10,7 +10,9 @@
 #     pair moves to the coordinator's embedded relay (the second in the map's list, where
 #     the nodes hold leases too); restarted, the pair moves back to it;
 #   * a node removed by the admin loses the standalone relay within 5 s: the
-#     coordinator sends it a REVOKE under the shared secret (issue 7).
+#     coordinator sends it a REVOKE under the shared secret (issue 7), and sends it
+#     again every 30 s while the node's grant may be valid, so a relay restarted later
+#     refuses it too.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/natlab.sh"
 . "$(dirname "$0")/ovl_net.sh"
@@ -112,4 +114,12 @@ ovl_cli coord remove b >/dev/null || fail "ovl remove b failed"
 wait_for --timeout 5 grep -q "refused from now on" "$WORK/relay.log" \
   || fail "the standalone relay did not learn of b's removal within 5 s: $(tail -5 "$WORK/relay.log")"
 log "  relay revoked b $(( $(now_ms) - t0 )) ms after ovl remove"
+
+check "a restarted relay is told again: it refuses the removed node within 35 s"
+kill -9 "$PID_relay"; wait_for pid_gone "$PID_relay" --timeout 5
+start_relay
+t0=$(now_ms)
+wait_for --timeout 35 grep -q "refused from now on" "$WORK/relay.log" \
+  || fail "the restarted relay was not told of b's removal: $(tail -5 "$WORK/relay.log")"
+log "  the restarted relay refuses b again $(( $(now_ms) - t0 )) ms after it started"
 pass

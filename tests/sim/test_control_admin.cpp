@@ -44,6 +44,26 @@ TEST_CASE("control: a removed node is refused and vanishes from every map") {
   check_converged(s);
 }
 
+TEST_CASE("control: removed nodes stay revoked for the relays as long as their grants can be valid") {
+  Sim s(8);
+  add_server(s);
+  CHECK(s.coord.revoked_keys().empty());
+  std::string t = s.invite({.uses = -1});
+  Member& a = s.join(t, "a");
+  Member& b = s.join(t, "b");
+  std::string err;
+  REQUIRE(s.coord.remove_node("a", s, err));
+  CHECK(s.coord.revoked_keys().empty());  // no relays: nothing to tell
+  relay::RelaySecret secret{};
+  s.coord.set_relays(secret, {*net::Endpoint::parse("203.0.113.9:51822")}, 3600);
+  CHECK(s.coord.revoked_keys() == std::vector{a.pub});
+  s.advance_s(1800);
+  REQUIRE(s.coord.remove_node("b", s, err));
+  CHECK(s.coord.revoked_keys() == std::vector{a.pub, b.pub});
+  s.advance_s(1801);  // a's last grant is over; b's is not
+  CHECK(s.coord.revoked_keys() == std::vector{b.pub});
+}
+
 TEST_CASE("control: a rename reaches every node; a taken or invalid name changes nothing") {
   Sim s(8);
   Member& server = add_server(s);

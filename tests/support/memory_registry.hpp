@@ -133,6 +133,20 @@ class MemoryRegistry final : public control::Registry {
     return true;
   }
 
+  void add_revocation(const crypto::PublicKey& key, int64_t now_unix) override {
+    write_fault();
+    std::lock_guard lk(mu_);
+    std::erase_if(revoked_, [&](auto& r) { return r.first == key; });
+    revoked_.emplace_back(key, now_unix);
+  }
+  std::vector<crypto::PublicKey> revocations(int64_t since_unix) override {
+    std::lock_guard lk(mu_);
+    std::erase_if(revoked_, [&](auto& r) { return r.second < since_unix; });
+    std::vector<crypto::PublicKey> keys;
+    for (auto& r : revoked_) keys.push_back(r.first);
+    return keys;
+  }
+
   bool rename_node(int64_t id, const std::string& new_name) override {
     write_fault();
     if (!control::valid_node_name(new_name)) return false;
@@ -375,6 +389,7 @@ class MemoryRegistry final : public control::Registry {
   }
 
   std::mutex mu_;
+  std::vector<std::pair<crypto::PublicKey, int64_t>> revoked_;
   control::NetworkInfo net_;
   crypto::Rng* rng_;
   std::map<int64_t, control::NodeRecord> nodes_;  // by id

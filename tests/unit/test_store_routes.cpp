@@ -48,4 +48,16 @@ TEST_CASE("store: advertised routes are replaced whole; approvals outlive a with
   CHECK(integrity(c.db) == "ok");
 }
 
+TEST_CASE("store: removed nodes' keys are kept for the relays until their grants are over") {
+  Coord c;
+  c.store.add_revocation(key_n(1), 1000);
+  c.store.add_revocation(key_n(2), 5000);
+  c.store.add_revocation(key_n(1), 3000);  // removed again (re-enrolled meanwhile): the later time counts
+  CHECK(c.store.revocations(0) == std::vector{key_n(1), key_n(2)});
+  CHECK(c.store.revocations(4000) == std::vector{key_n(2)});  // older ones are dropped for good
+  CHECK(c.store.revocations(0) == std::vector{key_n(2)});
+  Db again = Db::open(c.path);
+  CHECK(CoordinatorStore(again).revocations(0) == std::vector{key_n(2)});  // across restarts
+}
+
 }  // TEST_SUITE

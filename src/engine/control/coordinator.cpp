@@ -479,6 +479,16 @@ void Coordinator::on_hello(Conn& c, const Hello& h, CoordinatorOutput& out) {
   send_full_map(c, c.map_version, *c.filter, out);
 }
 
+std::vector<crypto::PublicKey> Coordinator::revoked_keys() {
+  if (grant_ttl_s_ <= 0) return {};
+  std::vector<crypto::PublicKey> keys;
+  // A grant lives grant_ttl_s_ from when it was issued, at the latest just
+  // before the removal.
+  best_effort("the relay revocation list",
+              [&] { keys = reg_.revocations(wall_ns_() / 1000000000 - grant_ttl_s_); });
+  return keys;
+}
+
 CreatedInvite Coordinator::create_invite(const InviteOptions& opts) {
   Token t;
   rng_.fill(t.secret);
@@ -519,6 +529,8 @@ bool Coordinator::remove_node(const std::string& which, CoordinatorOutput& out, 
   }
   // The removal is stored: the rest must happen whatever the audit log says.
   best_effort("the audit log", [&] { reg_.log_event("node_removed", n->name, wall_ns_() / 1000000000); });
+  // Kept for relays that were down or restart later (revoked_keys()).
+  best_effort("the relay revocation list", [&] { reg_.add_revocation(n->public_key, wall_ns_() / 1000000000); });
   if (on_removed) on_removed(n->public_key);
   if (auto o = online_.find(n->id); o != online_.end()) {
     if (auto c = conns_.find(o->second); c != conns_.end())

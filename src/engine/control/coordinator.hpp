@@ -127,6 +127,10 @@ class Coordinator {
   // for the same node replace earlier ones) until flush_deltas(): the I/O
   // layer flushes after a burst of input, bounding broadcasts per second.
   void defer_deltas(bool on) { defer_ = on; }
+  // Removed nodes whose relay grants may still be valid: the relays are told
+  // to refuse them (again) at start and periodically, since a relay forgets
+  // on restart and one that was down missed the REVOKE. Empty without relays.
+  std::vector<crypto::PublicKey> revoked_keys();
   bool deltas_pending() const { return !pending_up_.empty() || !pending_rm_.empty() || pending_filters_; }
   void flush_deltas(CoordinatorOutput& out);
   size_t connected() const;

@@ -113,6 +113,10 @@ class Registry {
   virtual std::optional<NodeRecord> node_by_name(const std::string& name) = 0;
   virtual std::vector<NodeRecord> nodes() = 0;
   virtual bool remove_node(int64_t id) = 0;
+  // Keys of removed nodes that relays must refuse: recorded at removal,
+  // listed while removed at or after `since_unix` (older ones are dropped).
+  virtual void add_revocation(const crypto::PublicKey& key, int64_t now_unix) = 0;
+  virtual std::vector<crypto::PublicKey> revocations(int64_t since_unix) = 0;
   // false if the new name is taken or invalid
   virtual bool rename_node(int64_t id, const std::string& new_name) = 0;
   virtual void set_endpoints(int64_t id, const std::vector<net::Endpoint>& eps) = 0;

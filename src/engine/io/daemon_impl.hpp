@@ -162,6 +162,8 @@ struct Daemon::Impl : control::CoordinatorOutput {
   asio::steady_timer preauth_sweep{io};
   std::vector<std::unique_ptr<StunSocket>> stun_sockets;
   std::unique_ptr<RelayService> relay_service;  // the embedded relay
+  asio::steady_timer revoke_timer{io};
+  size_t revoke_cursor = 0;  // where the next round of REVOKEs starts
 
   // --- local API ---
   std::unique_ptr<asio::local::stream_protocol::acceptor> api;
@@ -233,6 +235,7 @@ struct Daemon::Impl : control::CoordinatorOutput {
   void schedule_delta_flush();
   void close(control::ConnId c) override;
   void schedule_ephemeral();
+  void resend_revocations();
   void sweep_preauth();
   void open_stun_socket(uint16_t port);
   void open_relay(uint16_t port);

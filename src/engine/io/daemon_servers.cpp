@@ -331,7 +331,37 @@ void Daemon::Impl::open_relay(uint16_t port) {
     for (int i = 0; i < 3; ++i)
       for (auto& ep : ext) stun_sockets.front()->udp.send(ep, msg);
   };
-  if (!relays.empty()) coord->set_relays(*c.relay_secret, relays);
+  if (!relays.empty()) {
+    coord->set_relays(*c.relay_secret, relays);
+    resend_revocations();
+  }
+}
+
+// Relays forget revocations when they restart, and one that was down when a
+// node was removed never heard of it: every removed node whose relay grant
+// may still be valid (Coordinator::revoked_keys) is revoked again in the
+// embedded relay at start, and sent to the standalone relays every
+// kRevokeResendEvery, at most kRevokesPerRound messages a round.
+void Daemon::Impl::resend_revocations() {
+  constexpr auto kRevokeResendEvery = 30s;
+  constexpr size_t kRevokesPerRound = 1024;
+  auto keys = coord->revoked_keys();
+  if (relay_service)
+    for (auto& k : keys) relay_service->server().revoke(k);
+  const auto& ext = opts.coordinator->relays;
+  if (!keys.empty() && !ext.empty() && !stun_sockets.empty()) {
+    const uint64_t now = static_cast<uint64_t>(wall_clock_ns() / 1000000000);
+    const size_t n = std::min(keys.size(), std::max<size_t>(1, kRevokesPerRound / ext.size()));
+    for (size_t i = 0; i < n; ++i) {
+      auto msg = relay::make_revoke(*opts.coordinator->relay_secret, keys[(revoke_cursor + i) % keys.size()], now);
+      for (auto& ep : ext) stun_sockets.front()->udp.send(ep, msg);
+    }
+    revoke_cursor = (revoke_cursor + n) % keys.size();
+  }
+  revoke_timer.expires_after(kRevokeResendEvery);
+  revoke_timer.async_wait([this](const std::error_code& ec) {
+    if (!ec && !stopping) resend_revocations();
+  });
 }
 
 // ---- local API ----

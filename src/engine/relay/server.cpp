@@ -65,8 +65,9 @@ size_t Server::on_datagram(std::span<uint8_t> d, const net::Endpoint& from, Time
         ++counters_.bad;
         return 0;
       }
-      revoke(r->node);
-      ++counters_.revoked;
+      // The coordinator repeats its revocations (a relay forgets them when
+      // it restarts): only a new one counts.
+      if (revoke(r->node)) ++counters_.revoked;
       return 0;
     }
     default: ++counters_.bad; return 0;  // relay->client messages are never valid here
@@ -245,9 +246,9 @@ size_t Server::on_send(std::span<uint8_t> d, const net::Endpoint& from, Time now
   return d.size();
 }
 
-void Server::revoke(const crypto::PublicKey& node) {
-  revoked_.insert(node);
+bool Server::revoke(const crypto::PublicKey& node) {
   erase(node);
+  return revoked_.insert(node).second;
 }
 
 void Server::unrevoke(const crypto::PublicKey& node) { revoked_.erase(node); }

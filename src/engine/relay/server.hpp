@@ -75,8 +75,9 @@ class Server {
                      net::Endpoint& to);
 
   // The node was removed from the network: drop its allocation now and
-  // refuse its ALLOCATEs (REFUSED 4) until unrevoke().
-  void revoke(const crypto::PublicKey& node);
+  // refuse its ALLOCATEs (REFUSED 4) until unrevoke(). True if it was not
+  // revoked already.
+  bool revoke(const crypto::PublicKey& node);
   void unrevoke(const crypto::PublicKey& node);
   // Forget allocations with no ALLOCATE or SEND from their node for longer than idle_timeout.
   void expire(Time now);
