@@ -104,11 +104,15 @@ struct Run {
     check(s->destination == node_id(peer), "SEND to the peer asked for");
     check(same(s->payload, payload), "SEND payload byte-exact");
   }
-  void invariants() const {
+  void invariants() {
     bool any = false;
     for (size_t i = 0; i < c.relay_count(); ++i) any = any || c.ready_at(i);
     check(c.ready() == any, "ready() = some relay holds our lease");
-    if (c.relay_count()) check(listed(c.relay()), "relay() is a listed relay");
+    // Safe with no relay at all (the daemon asks before any is configured).
+    check(c.relay_count() ? listed(c.relay()) : c.relay() == net::Endpoint{}, "relay() is a listed relay");
+    const auto& via = c.relay_for(c.endpoint_for(peers[1]));
+    check(c.relay_count() ? listed(via) : via == net::Endpoint{}, "relay_for() is a listed relay");
+    check(c.next_deadline() >= Client::Time{0}, "a deadline");
   }
 };
 

@@ -832,6 +832,12 @@ TEST_CASE("relay client: with a single relay that stops answering, the lease is 
   TwoRelays n;
   Client c(private_keys().at(n.r1.ka));
   Client::Time t{5s};
+  // Before any grant (or with none): safe to ask, nothing to send, nothing heard.
+  CHECK(c.relay() == net::Endpoint{});
+  CHECK(c.relay_for(c.endpoint_for(n.r1.kb)) == net::Endpoint{});
+  CHECK(c.on_timer(t).empty());
+  net::Endpoint none;
+  CHECK(c.on_message(make_data(n.r1.kb, payload_of(10, 1)), n.g1.relay, t, none).empty());
   c.configure({n.g1}, t);
   n.run(c, t, 1s, [&] { return c.ready(); });
   REQUIRE(c.ready());

@@ -304,7 +304,7 @@ void Daemon::Impl::apply_map(const control::MapChanges& ch, bool save) {
 void Daemon::Impl::on_other_udp(std::span<uint8_t> d, const net::Endpoint& from) {
   if (nat::disco::is_disco(d)) return on_disco(d, from);
   if (relay::is_relay_message(d)) {
-    if (!relay_client) return;
+    if (!relay_client || !relay_client->configured()) return;  // no relay of ours: nobody to hear
     net::Endpoint src;
     bool was_ready = relay_client->ready();
     auto was = relay_client->relay();

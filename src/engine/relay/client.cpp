@@ -41,7 +41,10 @@ size_t Client::best() const {
 }
 
 bool Client::ready() const { return !slots_.empty() && slots_[best()].allocated; }
-const net::Endpoint& Client::relay() const { return slots_.at(best()).grant.relay; }
+const net::Endpoint& Client::relay() const {
+  static const net::Endpoint none{};
+  return slots_.empty() ? none : slots_[best()].grant.relay;
+}
 const char* Client::last_refusal() const { return slots_.empty() ? "" : slots_[best()].refusal; }
 
 Client::Time Client::next_deadline() const {
@@ -173,7 +176,7 @@ size_t Client::slot_for(const NodeId& peer) const {
 
 const net::Endpoint& Client::relay_for(const net::Endpoint& virtual_ep) const {
   auto peer = peer_for(virtual_ep);
-  return peer ? slots_.at(slot_for(*peer)).grant.relay : relay();
+  return peer && !slots_.empty() ? slots_[slot_for(*peer)].grant.relay : relay();
 }
 
 size_t Client::wrap(const net::Endpoint& virtual_ep, std::span<const uint8_t> payload, std::span<uint8_t> out,

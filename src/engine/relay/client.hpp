@@ -61,7 +61,9 @@ class Client {
   void configure(std::vector<control::RelayGrant> grants, Time now);
   bool configured() const { return !slots_.empty(); }
   bool ready() const;                 // some relay holds our lease
-  const net::Endpoint& relay() const;  // the best relay that holds our lease (else the first)
+  // The best relay that holds our lease (else the first; an empty endpoint
+  // when none is configured: safe to call at any time).
+  const net::Endpoint& relay() const;
   size_t relay_count() const { return slots_.size(); }
   const net::Endpoint& relay_at(size_t i) const { return slots_.at(i).grant.relay; }
   bool ready_at(size_t i) const { return slots_.at(i).allocated; }
