@@ -10,6 +10,8 @@
 #   token_from FILE           the "token" field of the first JSON line in FILE
 #   json_field KEY            field KEY of the JSON object on stdin's first line
 #   self_field HOST KEY       field KEY of "self" in HOST's `ovl status --json` ("" if null)
+#   coord_up NET CIDR EP [ARGS...]  `ovl up` as node "server" on host "coord" (network NET,
+#                             range CIDR, advertised endpoint EP), waiting for its first output
 #   reusable_token            a new reusable invite (1 h) from the coordinator on host "coord"
 #   expect_bad HOST WHAT ARGS...  `ovl ARGS` on HOST exits 2 with an error matching WHAT (ERE)
 #   route_state NODE PREFIX   "advertised approved" (True/False) as coord sees it, or "none"
@@ -28,6 +30,10 @@ overlay_ip() { ovl_cli "$1" --json status | python3 -c 'import json,sys; print(j
 has_overlay_ip() { [ -n "$(overlay_ip "$1" 2>/dev/null)" ]; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 self_field() { ovl_cli "$1" --json status | python3 -c "import json,sys; print(json.load(sys.stdin)['self']['$2'] or '')"; }
+coord_up() {
+  ovl_daemon coord -v up --name server --network "$1" --cidr "$2" --advertise-endpoint "$3" --json "${@:4}"
+  wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(tail -5 "$WORK/coord.log")"
+}
 reusable_token() { ovl_cli coord --json invite --reusable --expires 1h | json_field token; }
 expect_bad() {
   local h=$1 what=$2 rc=0 out; shift 2

@@ -18,8 +18,7 @@ bridge_hosts 203.0.113 coord a b c d
 status_json() { ovl_cli "$1" --json status; }
 
 check "ovl up creates the network and prints a one-time invite"
-ovl_daemon coord -v up --name server --network lab --cidr 100.90.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
+coord_up lab 100.90.0.0/16 203.0.113.1:51820
 TOKEN1=$(json_field token <"$WORK/coord.out")
 case "$TOKEN1" in ovl1-*) ;; *) fail "no token in: $(cat "$WORK/coord.out")";; esac
 wait_for has_overlay_ip coord --timeout 10 || fail "the coordinator's own node did not come up"

@@ -53,8 +53,7 @@ within_2s() {
 }
 
 check "a network starts with the policy default, allowing everything"
-ovl_daemon coord -v up --name server --network pol --cidr 100.91.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
+coord_up pol 100.91.0.0/16 203.0.113.1:51820
 wait_for has_overlay_ip coord --timeout 10 || fail "the coordinator's node did not come up"
 policies >"$WORK/pol0.json"
 python3 - "$WORK/pol0.json" <<'PY' || fail "unexpected initial policies: $(cat "$WORK/pol0.json")"

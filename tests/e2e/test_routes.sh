@@ -53,8 +53,7 @@ s = json.load(sys.stdin); e = s["exit_node"]
 print(s["control"], "none" if e is None else ("active" if e["active"] else "inactive"))'; }
 
 check "a network: coordinator behind a router, gw and laptop join"
-ovl_daemon coord -v up --name server --network lab --cidr 100.90.0.0/16 --advertise-endpoint 10.20.1.10:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+coord_up lab 100.90.0.0/16 10.20.1.10:51820
 TOKEN=$(reusable_token)
 ovl_daemon gw -v join "$TOKEN" --name gw
 ovl_daemon laptop -v join "$TOKEN" --name laptop

@@ -53,8 +53,7 @@ import socket, sys; s = socket.create_connection((sys.argv[1], 8080), timeout=3)
 }
 
 check "a network of three; every node has an IPv6 overlay address"
-ovl_daemon coord -v up --name server --network lab6 --cidr 100.91.0.0/16 --advertise-endpoint 10.20.0.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+coord_up lab6 100.91.0.0/16 10.20.0.1:51820
 TOKEN=$(reusable_token)
 ovl_daemon gw -v join "$TOKEN" --name gw
 ovl_daemon laptop -v join "$TOKEN" --name laptop

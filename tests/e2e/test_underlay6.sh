@@ -32,8 +32,7 @@ r = json.load(sys.stdin).get("relays", [])
 sys.exit(0 if r and r[0]["ready"] and r[0]["endpoint"].startswith("[2001:db8:60::1]") else 1)'; }
 
 check "ovl up with an IPv6 endpoint; a and b join with the token"
-ovl_daemon coord -v up --name server --network u6 --cidr 100.93.0.0/16 --advertise-endpoint "[2001:db8:60::1]:51820" --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
+coord_up u6 100.93.0.0/16 "[2001:db8:60::1]:51820"
 TOKEN=$(reusable_token)
 ovl_daemon a -v join "$TOKEN" --name alpha
 ovl_daemon b -v join "$TOKEN" --name bravo

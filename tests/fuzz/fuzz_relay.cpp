@@ -200,16 +200,10 @@ struct Run {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Run run;
-  size_t pos = 0;
-  for (int steps = 0; pos < size && steps < 256; ++steps) {
-    const uint8_t op = data[pos++];
-    size_t len = 0;
-    if (pos + 2 <= size) len = size_t(data[pos]) << 8 | data[pos + 1];
-    pos = std::min(size, pos + 2);
-    len = std::min(len, size - pos);
-    // An exactly sized heap copy, so any read past the end is caught.
-    std::vector<uint8_t> bytes(data + pos, data + pos + len);
-    pos += len;
+  ovl::fuzz::Script script(data, size);
+  uint8_t op = 0;
+  std::vector<uint8_t> bytes;
+  while (script.next(op, bytes)) {
     switch (op % 9) {
       case 0: case 1: case 2: case 3: case 4:
         run.datagram(bytes, run.eps[op % 9]);
