@@ -97,15 +97,15 @@ std::optional<std::vector<uint8_t>> Responder::answer(std::span<const uint8_t> q
 
 std::optional<std::vector<uint8_t>> Responder::answer_ip_packet(std::span<const uint8_t> ip_packet,
                                                                 const net::IpAddr& resolver_ip) const {
-  if (resolver_ip.v6 || ip_packet.size() < kIpv4HeaderMinSize) return std::nullopt;
+  if (resolver_ip.v6 || ip_packet.size() < net::kIpv4HeaderMinSize) return std::nullopt;
   const auto& b = ip_packet;
   if ((b[0] >> 4) != 4) return std::nullopt;
   const size_t ihl = size_t(b[0] & 0x0F) * 4;
   const size_t total = get16(b, 2);
-  if (ihl < kIpv4HeaderMinSize || total > b.size() || total < ihl + kUdpHeaderSize) return std::nullopt;
+  if (ihl < net::kIpv4HeaderMinSize || total > b.size() || total < ihl + net::kUdpHeaderSize) return std::nullopt;
   if (checksum_finish(checksum_add(0, b.first(ihl))) != 0) return std::nullopt;
   if (get16(b, 6) & 0x3FFF) return std::nullopt;  // MF set or a non-zero offset: a fragment
-  if (b[9] != kIpProtoUdp) return std::nullopt;
+  if (b[9] != net::kProtoUdp) return std::nullopt;
   const auto src = b.subspan(12, 4);
   const auto dst = b.subspan(16, 4);
   if (!std::equal(dst.begin(), dst.end(), resolver_ip.b.begin())) return std::nullopt;
@@ -114,27 +114,27 @@ std::optional<std::vector<uint8_t>> Responder::answer_ip_packet(std::span<const 
   const uint16_t sport = get16(udp, 0);
   if (sport == 0 || get16(udp, 2) != kDnsPort || get16(udp, 4) != udp.size()) return std::nullopt;
 
-  const auto dns = answer(udp.subspan(kUdpHeaderSize));
+  const auto dns = answer(udp.subspan(net::kUdpHeaderSize));
   if (!dns) return std::nullopt;
 
-  const size_t udp_len = kUdpHeaderSize + dns->size();
-  const size_t ip_len = kIpv4HeaderMinSize + udp_len;
+  const size_t udp_len = net::kUdpHeaderSize + dns->size();
+  const size_t ip_len = net::kIpv4HeaderMinSize + udp_len;
   std::vector<uint8_t> out(ip_len, 0);
   uint8_t* ip = out.data();
   ip[0] = 0x45;
   set16(ip + 2, static_cast<uint16_t>(ip_len));
   ip[8] = kReplyIpTtl;
-  ip[9] = kIpProtoUdp;
+  ip[9] = net::kProtoUdp;
   std::memcpy(ip + 12, resolver_ip.b.data(), 4);
   std::memcpy(ip + 16, src.data(), 4);
-  set16(ip + 10, checksum_finish(checksum_add(0, {ip, kIpv4HeaderMinSize})));
+  set16(ip + 10, checksum_finish(checksum_add(0, {ip, net::kIpv4HeaderMinSize})));
 
-  uint8_t* u = ip + kIpv4HeaderMinSize;
+  uint8_t* u = ip + net::kIpv4HeaderMinSize;
   set16(u, kDnsPort);
   set16(u + 2, sport);
   set16(u + 4, static_cast<uint16_t>(udp_len));
-  std::memcpy(u + kUdpHeaderSize, dns->data(), dns->size());
-  const uint8_t pseudo[4] = {0, kIpProtoUdp, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len)};
+  std::memcpy(u + net::kUdpHeaderSize, dns->data(), dns->size());
+  const uint8_t pseudo[4] = {0, net::kProtoUdp, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len)};
   uint32_t sum = checksum_add(0, {ip + 12, 8});  // source and destination
   sum = checksum_add(sum, pseudo);
   sum = checksum_add(sum, {u, udp_len});

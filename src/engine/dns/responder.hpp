@@ -37,9 +37,6 @@ namespace ovl::dns {
 
 inline constexpr uint32_t kTtlSeconds = 60;
 inline constexpr uint16_t kDnsPort = 53;
-inline constexpr size_t kIpv4HeaderMinSize = 20;
-inline constexpr size_t kUdpHeaderSize = 8;
-inline constexpr uint8_t kIpProtoUdp = 17;
 inline constexpr uint8_t kReplyIpTtl = 64;
 
 struct Record {

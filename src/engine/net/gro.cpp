@@ -3,12 +3,12 @@
 #include <cstring>
 
 #include "engine/net/checksum.hpp"
+#include "engine/net/ip.hpp"
 
 namespace ovl::net {
 
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kAck = 0x10, kPsh = 0x08;
 
 uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }

@@ -3,12 +3,12 @@
 #include <cstring>
 
 #include "engine/net/checksum.hpp"
+#include "engine/net/ip.hpp"
 
 namespace ovl::net {
 
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
 
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }

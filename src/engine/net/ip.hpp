@@ -2,6 +2,7 @@
 // No sockets here: engine/io converts these to and from sockaddr.
 #pragma once
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -9,6 +10,15 @@
 #include <string_view>
 
 namespace ovl::net {
+
+// IP protocol numbers and header sizes, one place for the packet code
+// (offload, policy classifier, DNS responder).
+inline constexpr uint8_t kProtoIcmp = 1;
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoIcmp6 = 58;
+inline constexpr size_t kIpv4HeaderMinSize = 20;
+inline constexpr size_t kUdpHeaderSize = 8;
 
 // An IPv4 or IPv6 address. IPv4 is stored in the first 4 bytes of `b`.
 struct IpAddr {

@@ -22,10 +22,10 @@
 
 namespace ovl::policy {
 
-inline constexpr uint8_t kProtoIcmp = 1;
-inline constexpr uint8_t kProtoTcp = 6;
-inline constexpr uint8_t kProtoUdp = 17;
-inline constexpr uint8_t kProtoIcmp6 = 58;
+using net::kProtoIcmp;
+using net::kProtoIcmp6;
+using net::kProtoTcp;
+using net::kProtoUdp;
 inline constexpr int kMaxExtHeaders = 8;
 
 // A flow as seen from this node: the local and remote address and port.
