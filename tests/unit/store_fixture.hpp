@@ -78,6 +78,19 @@ std::string integrity(Db& db) {
   return st.step() ? st.col_text(0) : "";
 }
 
+// Turns the database at `path` (made by this version) back into schema
+// version 1 holding one network, as the first release left it: the tables of
+// later versions go, the network row loses its later columns.
+void make_v1_database(const std::string& path, const char* id, const char* name, const char* cidr, int created) {
+  Db db = Db::open(path);
+  db.exec("DROP TABLE policies; DROP TABLE node_routes; DROP TABLE revoked_keys; DROP TABLE network");
+  db.exec("CREATE TABLE network (singleton INTEGER NOT NULL DEFAULT 1 UNIQUE CHECK (singleton = 1), "
+          "id TEXT NOT NULL, name TEXT NOT NULL, cidr TEXT NOT NULL, created INTEGER NOT NULL)");
+  db.exec("INSERT INTO network (id, name, cidr, created) VALUES ('" + std::string(id) + "', '" + name + "', '" +
+          cidr + "', " + std::to_string(created) + ")");
+  db.exec("PRAGMA user_version = 1");
+}
+
 int64_t count(Db& db, const char* table) {
   auto st = db.prepare(std::string("SELECT count(*) FROM ") + table);
   st.step();

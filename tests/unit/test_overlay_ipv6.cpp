@@ -84,15 +84,7 @@ TEST_CASE("ipv6: a new network stores a ULA (given or picked) and keeps it") {
 TEST_CASE("ipv6: the migration gives a network made before IPv6 a ULA, once") {
   TempDir dir;
   const auto path = dir.file("old.db");
-  {
-    // A version 1 database as the previous release left it.
-    Db db = Db::open(path);
-    db.exec("DROP TABLE network; DROP TABLE policies; DROP TABLE node_routes; DROP TABLE revoked_keys");
-    db.exec("CREATE TABLE network (singleton INTEGER NOT NULL DEFAULT 1 UNIQUE CHECK (singleton = 1), "
-            "id TEXT NOT NULL, name TEXT NOT NULL, cidr TEXT NOT NULL, created INTEGER NOT NULL)");
-    db.exec("INSERT INTO network (id, name, cidr, created) VALUES ('00', 'home', '100.83.0.0/16', 1)");
-    db.exec("PRAGMA user_version = 1");
-  }
+  make_v1_database(path, "00", "home", "100.83.0.0/16", 1);  // as the previous release left it
   std::string first;
   {
     Db db = Db::open(path);

@@ -56,14 +56,7 @@ TEST_CASE("store: group membership") {
 TEST_CASE("store: a network made before policies gets default when migrated") {
   TempDir dir;
   const auto path = dir.file("ovl.db");
-  {
-    Db db = Db::open(path);
-    // Back to schema 1 with a network in it, as an older ovl left it.
-    db.exec("DROP TABLE policies; DROP TABLE node_routes; DROP TABLE revoked_keys; DROP TABLE network; PRAGMA user_version = 1");
-    db.exec("CREATE TABLE network (singleton INTEGER NOT NULL DEFAULT 1 UNIQUE CHECK (singleton = 1), "
-            "id TEXT NOT NULL, name TEXT NOT NULL, cidr TEXT NOT NULL, created INTEGER NOT NULL)");
-    db.exec("INSERT INTO network (id, name, cidr, created) VALUES ('ab', 'old', '10.1.0.0/16', 77)");
-  }
+  make_v1_database(path, "ab", "old", "10.1.0.0/16", 77);  // as an older ovl left it
   Db db = Db::open(path);
   CHECK(db.user_version() == store::schema_version());
   CoordinatorStore s(db);
