@@ -12,6 +12,9 @@
 #   self_field HOST KEY       field KEY of "self" in HOST's `ovl status --json` ("" if null)
 #   coord_up NET CIDR EP [ARGS...]  `ovl up` as node "server" on host "coord" (network NET,
 #                             range CIDR, advertised endpoint EP), waiting for its first output
+#   hub_up NET CIDR [ARGS...] `ovl up` as node "hub" on host "coord" at the lab internet's
+#                             203.0.113.1 (natlab.sh), waiting for its first output
+#   join_ab TOKEN             nodes a and b join with TOKEN; sets A_IP and B_IP
 #   reusable_token            a new reusable invite (1 h) from the coordinator on host "coord"
 #   expect_bad HOST WHAT ARGS...  `ovl ARGS` on HOST exits 2 with an error matching WHAT (ERE)
 #   route_state NODE PREFIX   "advertised approved" (True/False) as coord sees it, or "none"
@@ -33,6 +36,17 @@ self_field() { ovl_cli "$1" --json status | python3 -c "import json,sys; print(j
 coord_up() {
   ovl_daemon coord -v up --name server --network "$1" --cidr "$2" --advertise-endpoint "$3" --json "${@:4}"
   wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(tail -5 "$WORK/coord.log")"
+}
+hub_up() {
+  ovl_daemon coord up --name hub --network "$1" --cidr "$2" --advertise-endpoint 203.0.113.1:51820 --json "${@:3}"
+  wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(tail -5 "$WORK/coord.log")"
+}
+join_ab() {
+  ovl_daemon a join "$1" --name a
+  ovl_daemon b join "$1" --name b
+  wait_for joined a --timeout 15 || fail "a did not join: $(tail -3 "$WORK/a.log")"
+  wait_for joined b --timeout 15 || fail "b did not join: $(tail -3 "$WORK/b.log")"
+  A_IP=$(overlay_ip a); B_IP=$(overlay_ip b)
 }
 reusable_token() { ovl_cli coord --json invite --reusable --expires 1h | json_field token; }
 expect_bad() {

@@ -9,10 +9,9 @@ lab_init nat_cone
 need_ovl
 natlab_up cone cone
 
-ovl_daemon coord up --name hub --network natlab --cidr 100.92.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+hub_up natlab 100.92.0.0/16
 wait_for has_overlay_ip coord --timeout 10 || fail "the hub did not come up"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+TOKEN=$(reusable_token)
 
 ovl_daemon a join "$TOKEN" --name a
 wait_for joined a --timeout 15 || fail "a did not join: $(tail -3 "$WORK/a.log")"

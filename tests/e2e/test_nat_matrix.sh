@@ -16,10 +16,9 @@ run_case() { # NAT_A NAT_B
   local na=$1 nb=$2 t0 a_ip b_ip p
   check "$na x $nb"
   natlab_up "$na" "$nb"
-  ovl_daemon coord up --name hub --network m --cidr 100.93.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-  wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+  hub_up m 100.93.0.0/16
   local token
-  token=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  token=$(reusable_token)
   ovl_daemon a join "$token" --name a
   wait_for joined a --timeout 15 || fail "a did not join"
   t0=$(now_ms)

@@ -10,10 +10,9 @@ lab_init nat_relay
 need_ovl
 natlab_up symmetric symmetric
 
-ovl_daemon coord up --name hub --network r --cidr 100.94.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+hub_up r 100.94.0.0/16
 wait_for has_overlay_ip coord --timeout 10 || fail "the hub did not come up"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+TOKEN=$(reusable_token)
 ovl_daemon a join "$TOKEN" --name a
 wait_for joined a --timeout 15 || fail "a did not join"
 

@@ -26,14 +26,9 @@ unblock() { nsx rA nft delete table inet block; }
 path_is() { ping_once "$1" "$3" || true; [ "$(peer_path "$1" "$2")" = "$4" ]; }
 
 block
-ovl_daemon coord up --name hub --network up --cidr 100.96.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-ovl_daemon a join "$TOKEN" --name a
-ovl_daemon b join "$TOKEN" --name b
-wait_for joined a --timeout 15 || fail "a did not join"
-wait_for joined b --timeout 15 || fail "b did not join"
-A_IP=$(overlay_ip a); B_IP=$(overlay_ip b)
+hub_up up 100.96.0.0/16
+TOKEN=$(reusable_token)
+join_ab "$TOKEN"
 
 check "the direct path blocked: a and b use the relay"
 wait_for --timeout 30 path_is a b "$B_IP" relay || fail "a -> b is '$(peer_path a b)', expected relay"

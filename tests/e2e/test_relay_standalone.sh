@@ -40,16 +40,10 @@ start_relay() {
 }
 start_relay
 grep -qF "$(cat "$WORK/relay.key")" "$WORK/relay.log" && fail "the relay logged its secret"
-ovl_daemon coord up --name hub --network rs --cidr 100.95.0.0/16 --advertise-endpoint 203.0.113.1:51820 \
-  --relay "$RELAY" --relay-secret-file "$WORK/relay.key" --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing: $(cat "$WORK/coord.log")"
+hub_up rs 100.95.0.0/16 --relay "$RELAY" --relay-secret-file "$WORK/relay.key"
 wait_for has_overlay_ip coord --timeout 10 || fail "the hub did not come up"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-ovl_daemon a join "$TOKEN" --name a
-ovl_daemon b join "$TOKEN" --name b
-wait_for joined a --timeout 15 || fail "a did not join"
-wait_for joined b --timeout 15 || fail "b did not join"
-A_IP=$(overlay_ip a); B_IP=$(overlay_ip b); HUB_IP=$(overlay_ip coord)
+TOKEN=$(reusable_token)
+join_ab "$TOKEN"; HUB_IP=$(overlay_ip coord)
 
 check "symmetric x symmetric goes through the standalone relay"
 wait_for --timeout 30 ping_once b "$A_IP" || fail "b cannot reach a"

@@ -10,14 +10,9 @@ lab_init roaming
 need_ovl
 natlab_up cone cone
 
-ovl_daemon coord up --name hub --network roam --cidr 100.95.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-ovl_daemon a join "$TOKEN" --name a
-ovl_daemon b join "$TOKEN" --name b
-wait_for joined a --timeout 15 || fail "a did not join"
-wait_for joined b --timeout 15 || fail "b did not join"
-B_IP=$(overlay_ip b)
+hub_up roam 100.95.0.0/16
+TOKEN=$(reusable_token)
+join_ab "$TOKEN"
 wait_for --timeout 15 ping_once a "$B_IP" || fail "a cannot reach b"
 wait_for --timeout 10 bash -c "[ \"\$(ip netns exec $(ns a) $OVL_BIN --state-dir $WORK/state-a --json status | python3 -c 'import json,sys; print([p[\"path\"] for p in json.load(sys.stdin)[\"peers\"] if p[\"name\"]==\"b\"][0])')\" = direct ]" \
   || fail "a -> b is not direct before the move"

@@ -34,14 +34,9 @@ WINDOW=10
 log "soak for $D s, sessions rekey after $REKEY s"
 
 natlab_up cone cone
-ovl_daemon coord up --name hub --network soak --cidr 100.96.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
-TOKEN=$(ovl_cli coord --json invite --reusable --expires 1h | token_from /dev/stdin)
-ovl_daemon a join "$TOKEN" --name a
-ovl_daemon b join "$TOKEN" --name b
-wait_for joined a --timeout 15 || fail "a did not join"
-wait_for joined b --timeout 15 || fail "b did not join"
-A_IP=$(overlay_ip a); B_IP=$(overlay_ip b); HUB_IP=$(overlay_ip coord)
+hub_up soak 100.96.0.0/16
+TOKEN=$(reusable_token)
+join_ab "$TOKEN"; HUB_IP=$(overlay_ip coord)
 wait_for --timeout 15 ping_once a "$B_IP" || fail "a cannot reach b"
 wait_for --timeout 15 ping_once b "$A_IP" || fail "b cannot reach a"
 wait_for --timeout 15 ping_once a "$HUB_IP" || fail "a cannot reach the hub"

@@ -113,8 +113,7 @@ small_fs d 4m
 ro b; nsx b touch "$WORK/state-b/probe" 2>/dev/null && fail "lab: remount,ro not seen inside the lab"; rw b
 
 check "a network: coordinator (its state on a 24 MiB ext4), a, and b (state on 8 MiB)"
-ovl_daemon coord up --name hub --network faults --cidr 100.97.0.0/16 --advertise-endpoint 203.0.113.1:51820 --json
-wait_for test -s "$WORK/coord.out" --timeout 15 || fail "ovl up printed nothing"
+hub_up faults 100.97.0.0/16
 TOKEN=$(json_token <"$WORK/coord.out")
 ovl_daemon a join "$TOKEN" --name a
 wait_for joined a --timeout 15 || fail "a did not join"
